@@ -1,0 +1,43 @@
+"""The `ketenbus` command line: one entry point, a subcommand per capability.
+
+Subcommand groups live in their own modules and are imported lazily by `main`, so
+`ketenbus kafka status` does not pay for importing faust.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    help="ketenbus: the event-sourced coordination backbone between Dutch agencies.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# module -> attribute: each module exposes `register(app)` adding its commands.
+_COMMAND_MODULES = (
+    "ketenbus.cli_kafka",
+    "ketenbus.cli_topics",
+    "ketenbus.cli_services",
+    "ketenbus.cli_cases",
+    "ketenbus.cli_lag",
+    "ketenbus.cli_integration",
+)
+
+
+def _register_all() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that capability has not landed yet
+                continue
+            raise
+        module.register(app)
+
+
+def main() -> None:
+    _register_all()
+    app()

@@ -1,0 +1,183 @@
+"""Avro codec: single-object encoding (Avro spec) with fastavro.
+
+Each message is `C3 01` + the 8-byte little-endian CRC-64-AVRO fingerprint of the writer
+schema's canonical form + the Avro binary body. The fingerprint names the writer schema;
+the reader resolves it against its own (newest) schema of the same full name, so events
+written under an older, compatible schema stay readable. No registry service is needed:
+`schemas/` (plus released baselines under `schemas/baseline/`) is the registry.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
+from fastavro.validation import validate
+
+from ketenbus.errors import KetenbusError
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+
+class CodecError(KetenbusError):
+    """A message could not be encoded or decoded; `reason` is a short machine-readable code."""
+
+    reason = "codec_error"
+
+
+class NotSingleObjectEncoded(CodecError):
+    """The bytes do not start with the Avro single-object marker (garbage, JSON, truncated)."""
+
+    reason = "not_single_object_encoded"
+
+
+class UnknownFingerprint(CodecError):
+    """The writer schema's fingerprint is not one of the known schemas."""
+
+    reason = "unknown_schema_fingerprint"
+
+
+class CorruptPayload(CodecError):
+    """The body does not decode under its writer schema, or cannot be resolved to the reader's."""
+
+    reason = "corrupt_payload"
+
+
+class RecordDoesNotMatchSchema(CodecError):
+    """A record handed to `encode` does not conform to its schema."""
+
+    reason = "record_does_not_match_schema"
+
+
+class UnknownSchema(CodecError):
+    """No schema of that name exists in `schemas/`."""
+
+    reason = "unknown_schema"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded message: the schema full name it was read as, and the record."""
+
+    schema: str
+    record: dict[str, Any]
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class _Schema:
+    name: str
+    parsed: Any
+    fingerprint: bytes
+
+
+def _load_dir(directory: Path) -> list[_Schema]:
+    """Every top-level record schema of a directory (named types resolved from siblings)."""
+    found: list[_Schema] = []
+    for path in sorted(directory.glob("*.avsc")):
+        if json.loads(path.read_text()).get("type") != "record":
+            continue
+        parsed = load_schema(str(path), _write_hint=False)
+        canonical = to_parsing_canonical_form(parsed)
+        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        found.append(_Schema(name=parsed["name"], parsed=parsed, fingerprint=fp))
+    return found
+
+
+class Codec:
+    """Encodes records under the current schemas; decodes any known writer schema."""
+
+    def __init__(self, schemas_dir: Path, history_dirs: Iterable[Path] = ()) -> None:
+        current = _load_dir(schemas_dir)
+        if not current:
+            raise UnknownSchema(f"no record schemas found in {schemas_dir}")
+        self._current: dict[str, _Schema] = {s.name: s for s in current}
+        self._writers: dict[bytes, _Schema] = {s.fingerprint: s for s in current}
+        for directory in history_dirs:
+            for old in _load_dir(directory):
+                self._writers.setdefault(old.fingerprint, old)
+
+    @property
+    def names(self) -> list[str]:
+        """Full names of the current record schemas."""
+        return sorted(self._current)
+
+    def schema(self, name: str) -> Any:
+        """The parsed current schema of that full name."""
+        try:
+            return self._current[name].parsed
+        except KeyError:
+            raise UnknownSchema(f"unknown schema {name!r}") from None
+
+    def fingerprint_of(self, name: str) -> bytes:
+        self.schema(name)
+        return self._current[name].fingerprint
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Validate and encode `record` under the current schema `name`."""
+        schema = self.schema(name)
+        try:
+            validate(record, schema, raise_errors=True)
+        except fastavro.validation.ValidationError as exc:
+            raise RecordDoesNotMatchSchema(f"{name}: {exc}") from exc
+        out = io.BytesIO()
+        out.write(MAGIC)
+        out.write(self._current[name].fingerprint)
+        fastavro.schemaless_writer(out, schema, dict(record))
+        return out.getvalue()
+
+    def decode(self, data: bytes | None, reader: str | None = None) -> Decoded:
+        """Decode a single-object-encoded message, resolving to the reader schema.
+
+        `reader` defaults to the current schema with the writer's full name.
+        """
+        if not data or len(data) < HEADER_LEN or data[:2] != MAGIC:
+            raise NotSingleObjectEncoded(
+                "message is not Avro single-object encoded (missing C3 01 marker or too short)"
+            )
+        fp = bytes(data[2:HEADER_LEN])
+        writer = self._writers.get(fp)
+        if writer is None:
+            raise UnknownFingerprint(f"unknown writer schema fingerprint {fp.hex()}")
+        target = reader or writer.name
+        reader_schema = self.schema(target)
+        body = io.BytesIO(data[HEADER_LEN:])
+        try:
+            record = fastavro.schemaless_reader(body, writer.parsed, reader_schema)
+        except Exception as exc:  # fastavro raises many types for bad bodies
+            raise CorruptPayload(f"{writer.name}: body does not decode: {exc!r}") from exc
+        if body.tell() != len(data) - HEADER_LEN:
+            raise CorruptPayload(f"{writer.name}: {len(data) - HEADER_LEN - body.tell()} trailing bytes")
+        if not isinstance(record, dict):
+            raise CorruptPayload(f"{writer.name}: decoded to {type(record).__name__}")
+        return Decoded(schema=target, record=record, fingerprint=fp)
+
+
+def fingerprint_header(data: bytes) -> bytes:
+    """The writer fingerprint of a single-object message (without decoding it)."""
+    return struct.unpack_from("8s", data, 2)[0]  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=4)
+def _codec_for(schemas_dir: Path) -> Codec:
+    baseline = schemas_dir / "baseline"
+    history = [baseline] if baseline.is_dir() else []
+    return Codec(schemas_dir, history)
+
+
+def get_codec(schemas_dir: Path | None = None) -> Codec:
+    """The process-wide codec over `schemas/` (parsed schemas cached)."""
+    if schemas_dir is None:
+        from ketenbus.settings import get_settings
+
+        schemas_dir = get_settings().schemas_dir
+    return _codec_for(schemas_dir.resolve())

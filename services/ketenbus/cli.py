@@ -23,7 +23,9 @@ _COMMAND_MODULES = (
     "ketenbus.cli_services",
     "ketenbus.cli_cases",
     "ketenbus.cli_lag",
+    "ketenbus.cli_schemas",
     "ketenbus.cli_integration",
+    "ketenbus.cli_bench",
 )
 
 

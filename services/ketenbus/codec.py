@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 from fastavro.validation import validate
 
@@ -40,6 +41,12 @@ class NotSingleObjectEncoded(CodecError):
     reason = "not_single_object_encoded"
 
 
+class EmptyMessage(NotSingleObjectEncoded):
+    """The value is empty or None (a tombstone); there is no event to decode."""
+
+    reason = "empty_message"
+
+
 class UnknownFingerprint(CodecError):
     """The writer schema's fingerprint is not one of the known schemas."""
 
@@ -50,6 +57,12 @@ class CorruptPayload(CodecError):
     """The body does not decode under its writer schema, or cannot be resolved to the reader's."""
 
     reason = "corrupt_payload"
+
+
+class SchemaResolutionFailed(CorruptPayload):
+    """The writer schema cannot be resolved to the reader's (an incompatible schema change)."""
+
+    reason = "schema_resolution_failed"
 
 
 class RecordDoesNotMatchSchema(CodecError):
@@ -132,7 +145,12 @@ class Codec:
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(self._current[name].fingerprint)
-        fastavro.schemaless_writer(out, schema, dict(record))
+        try:
+            # strict_allow_default: a key the schema does not know (a misspelt optional
+            # field) is an error, not silently dropped; omitted fields take their default.
+            fastavro.schemaless_writer(out, schema, dict(record), strict_allow_default=True)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RecordDoesNotMatchSchema(f"{name}: {exc}") from exc
         return out.getvalue()
 
     def decode(self, data: bytes | None, reader: str | None = None) -> Decoded:
@@ -140,37 +158,65 @@ class Codec:
 
         `reader` defaults to the current schema with the writer's full name.
         """
-        if not data or len(data) < HEADER_LEN or data[:2] != MAGIC:
-            raise NotSingleObjectEncoded(
-                "message is not Avro single-object encoded (missing C3 01 marker or too short)"
-            )
+        data = _checked_header(data)
         fp = bytes(data[2:HEADER_LEN])
         writer = self._writers.get(fp)
         if writer is None:
             raise UnknownFingerprint(f"unknown writer schema fingerprint {fp.hex()}")
         target = reader or writer.name
+        if target not in self._current:
+            raise UnknownSchema(
+                f"writer schema {writer.name} (fingerprint {fp.hex()}) has no current schema "
+                f"{target!r} to be read as"
+            )
         reader_schema = self.schema(target)
         body = io.BytesIO(data[HEADER_LEN:])
         try:
             record = fastavro.schemaless_reader(body, writer.parsed, reader_schema)
+        except SchemaResolutionError as exc:
+            raise SchemaResolutionFailed(
+                f"{writer.name} (fingerprint {fp.hex()}) cannot be read as {target}: {exc}"
+            ) from exc
         except Exception as exc:  # fastavro raises many types for bad bodies
             raise CorruptPayload(f"{writer.name}: body does not decode: {exc!r}") from exc
         if body.tell() != len(data) - HEADER_LEN:
-            raise CorruptPayload(f"{writer.name}: {len(data) - HEADER_LEN - body.tell()} trailing bytes")
+            raise CorruptPayload(
+                f"{writer.name}: {len(data) - HEADER_LEN - body.tell()} trailing bytes"
+            )
         if not isinstance(record, dict):
             raise CorruptPayload(f"{writer.name}: decoded to {type(record).__name__}")
         return Decoded(schema=target, record=record, fingerprint=fp)
 
 
+def _checked_header(data: bytes | None) -> bytes:
+    """`data` itself, or the typed error that says why it is not a single-object message."""
+    if not data:
+        raise EmptyMessage("message is empty (None or zero bytes): no event to decode")
+    if len(data) < HEADER_LEN:
+        raise NotSingleObjectEncoded(
+            f"message is {len(data)} bytes, shorter than the {HEADER_LEN}-byte "
+            "single-object header (C3 01 + 8-byte fingerprint)"
+        )
+    if data[:2] != MAGIC:
+        raise NotSingleObjectEncoded(
+            f"message starts with {bytes(data[:2]).hex()}, not the Avro single-object "
+            "marker c301 (not Avro single-object encoded)"
+        )
+    return data
+
+
 def fingerprint_header(data: bytes) -> bytes:
     """The writer fingerprint of a single-object message (without decoding it)."""
-    return struct.unpack_from("8s", data, 2)[0]  # type: ignore[no-any-return]
+    return struct.unpack_from("8s", _checked_header(data), 2)[0]  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=4)
 def _codec_for(schemas_dir: Path) -> Codec:
     baseline = schemas_dir / "baseline"
     history = [baseline] if baseline.is_dir() else []
+    # Older releases (`ketenbus schemas release` archives them): their data may still be
+    # on the topics, so their writer schemas stay decodable.
+    history += sorted((baseline / "archive").glob("release-*"), reverse=True)
     return Codec(schemas_dir, history)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,17 @@ class Settings(BaseSettings):
     kafka_port: int = Field(9092, description="port of the embedded broker (controller: +1)")
     kafka_version: str = Field("4.0.1", description="Apache Kafka version fetched from Maven")
     kafka_heap: str = Field("512m", description="max heap of each embedded broker JVM")
+    kafka_cluster_port: int = Field(
+        9192, description="first port of the local 3-node quorum (node n: +2(n-1), controller +1)"
+    )
+    kafka_cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "ketenbus",
+        description="where the Kafka jars fetched from Maven are kept (kafka-<version>/libs)",
+    )
+    kafka_start_timeout: float = Field(
+        180.0, description="seconds to wait for an embedded broker to answer metadata requests"
+    )
     schemas_dir: Path = Field(PROJECT_ROOT / "schemas")
     topics_file: Path = Field(PROJECT_ROOT / "topics.yaml")
     pseudonym_key: SecretStr | None = Field(
@@ -37,6 +49,38 @@ class Settings(BaseSettings):
     lagmonitor_port: int = 9308
     webhook_port: int = 8090
     log_level: str = "INFO"
+    # Consumer-lag monitoring (lagmonitor, `ketenbus lag`, `ketenbus wait-idle`).
+    correlator_group: str = Field(
+        "ketenbus-correlator", description="consumer group id of the correlator (its faust app id)"
+    )
+    wait_idle_required_topics: str = Field(
+        r"^(events\..+|ketenbus-correlator-.+)$",
+        description="regex of topics the correlator group must consume (changelogs excluded): a"
+        " partition without a committed offset counts as lag = end - low watermark",
+    )
+    lagmonitor_interval_seconds: float = Field(
+        5.0, description="seconds between two lag samples of the lag monitor"
+    )
+    lagmonitor_window: int = Field(
+        10, description="samples per partition in the sliding window that status is evaluated over"
+    )
+    lagmonitor_read_timeout_seconds: float = Field(
+        3.0, description="time budget to read the oldest unconsumed records' timestamps per sample"
+    )
+
+    # Correlator (services/correlator).
+    correlator_app_id: str = Field(
+        "ketenbus-cases", description="faust app id of the correlator (its aggregates' group id)"
+    )
+    correlator_partitions: int = Field(
+        6, description="partitions of the correlator's inboxes and tables (its parallelism)"
+    )
+    correlator_store: str = Field(
+        "memory://", description="faust table store: memory:// or rocksdb:// (rocksdict driver)"
+    )
+    correlator_notify: bool = Field(
+        True, description="produce notifications (off while `ketenbus rebuild` replays)"
+    )
 
     @property
     def run_dir(self) -> Path:

@@ -1,0 +1,140 @@
+"""The public view of a case, what changed between two views, and who is told (rule 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Fields of a view that make up "the case": a change in any of them is a case change.
+PUBLIC_FIELDS = (
+    "status",
+    "violations",
+    "established",
+    "agencies",
+    "notified",
+    "lead_agency",
+    "organisations",
+    "events",
+    "recidive",
+)
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What a case is, derived from its aggregate: a pure function of its facts and the clock."""
+
+    case_id: str
+    kind: str  # dwelling | organisation
+    key: str
+    status: str  # signal | open | stalled | closed
+    violations: tuple[str, ...] = ()
+    established: tuple[str, ...] = ()
+    agencies: tuple[str, ...] = ()
+    notified: tuple[str, ...] = ()
+    lead_agency: str | None = None
+    address: Mapping[str, Any] | None = None
+    organisations: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()  # "agency/ref": need-to-know references only
+    recidive: bool = False
+    opened_at: int | None = None
+    last_step_at: int | None = None
+    indicators: tuple[str, ...] = ()
+    explanation: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def notifiable(self) -> bool:
+        """Parties are told once the case has ever been open (rule 4)."""
+        return bool(self.notified)
+
+    def public(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PUBLIC_FIELDS}
+
+    @property
+    def case_event_id(self) -> str:
+        """Deterministic id of this state of the case: a replay yields the same id."""
+        canonical = json.dumps(
+            {"case_id": self.case_id, **self.public(), "explanation": self.explanation},
+            sort_keys=True,
+            default=list,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _set_changes(name: str, before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
+    added = [f"{name}:+{item}" for item in after if item not in before]
+    removed = [f"{name}:-{item}" for item in before if item not in after]
+    return added + removed
+
+
+def changes_between(before: CaseView | None, after: CaseView) -> list[str]:
+    """What changed, as short readable strings (`status:signal->open`, `violation:+X`)."""
+    if before is None:
+        before = CaseView(case_id=after.case_id, kind=after.kind, key=after.key, status="new")
+    found: list[str] = []
+    if before.status != after.status:
+        found.append(f"status:{before.status}->{after.status}")
+    found += _set_changes("violation", before.violations, after.violations)
+    found += _set_changes("established", before.established, after.established)
+    found += _set_changes("agency", before.agencies, after.agencies)
+    found += _set_changes("event", before.events, after.events)
+    found += _set_changes("organisation", before.organisations, after.organisations)
+    found += _set_changes("notified", before.notified, after.notified)
+    if before.recidive != after.recidive:
+        found.append(f"recidive:{str(after.recidive).lower()}")
+    if before.lead_agency != after.lead_agency:
+        found.append(f"lead:{after.lead_agency}")
+    if not found and before.explanation != after.explanation:
+        found.append("explanation")
+    return found
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One agency told about one case change (rule 4: the minimum it needs)."""
+
+    notification_id: str
+    recipient: str
+    view: CaseView
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """A case changed: the case-log event and the notifications it causes."""
+
+    view: CaseView
+    previous_status: str | None
+    changes: tuple[str, ...]
+    notifications: tuple[Notification, ...]
+
+
+def decide_change(before: CaseView | None, after: CaseView | None) -> CaseChange | None:
+    """The case change from `before` to `after`, or None when nothing public changed.
+
+    Every change goes to the case log; once the case is notifiable every party in
+    `after.notified` receives one notification per change.
+    """
+    if after is None:
+        return None
+    changes = changes_between(before, after)
+    if not changes:
+        return None
+    event_id = after.case_event_id
+    notifications = tuple(
+        Notification(
+            notification_id=hashlib.sha256(f"{event_id}/{recipient}".encode()).hexdigest()[:32],
+            recipient=recipient,
+            view=after,
+            changes=tuple(changes),
+        )
+        for recipient in after.notified
+    )
+    return CaseChange(
+        view=after,
+        previous_status=before.status if before else None,
+        changes=tuple(changes),
+        notifications=notifications,
+    )

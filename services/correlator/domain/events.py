@@ -1,0 +1,240 @@
+"""What the correlator knows of an agency event, and the messages aggregates exchange.
+
+Everything here is an immutable value with a JSON form (`to_json` / `from_json`), so it
+can travel on the correlator's internal topics and live in its tables. Times are epoch
+milliseconds (event time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Avro schema full name -> event type.
+_TYPES = {
+    "nl.ketenbus.events.Complaint": "complaint",
+    "nl.ketenbus.events.Inspection": "inspection",
+    "nl.ketenbus.events.Sanction": "sanction",
+    "nl.ketenbus.events.AdmissionChanged": "admission",
+    "nl.ketenbus.events.CaseAction": "case_action",
+}
+ROLES = ("landlord", "staffing_agency", "employer", "target")
+
+
+class NotAnAgencyEvent(ValueError):
+    """A decoded record is not one of the agency event schemas."""
+
+
+def epoch_ms(value: datetime | int) -> int:
+    return value if isinstance(value, int) else int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """An agency event, reduced to what correlation needs (no free text, no persons)."""
+
+    event_id: str
+    type: str
+    agency: str
+    ref: str
+    occurred_at: int
+    dwelling: str | None = None
+    address: Mapping[str, Any] | None = None
+    organisations: tuple[tuple[str, str], ...] = ()  # (role, kvk), sorted
+    violations: tuple[str, ...] = ()
+    follow_up: bool = False
+    access_refused: bool = False
+    admission_change: str | None = None
+    action: str | None = None
+
+    @property
+    def establishes(self) -> bool:
+        """Inspections and sanctions establish their codes; complaints only allege them."""
+        return self.type in ("inspection", "sanction")
+
+    @property
+    def is_step(self) -> bool:
+        """A sanction or case_action is a step on a case (rule 6)."""
+        return self.type in ("sanction", "case_action")
+
+    @property
+    def is_clean_follow_up(self) -> bool:
+        """Rule 7: a follow-up inspection that found nothing (and got in)."""
+        return (
+            self.type == "inspection"
+            and self.follow_up
+            and not self.violations
+            and not self.access_refused
+        )
+
+    @property
+    def kvks(self) -> frozenset[str]:
+        return frozenset(kvk for _, kvk in self.organisations)
+
+    @property
+    def target(self) -> str | None:
+        return next((kvk for role, kvk in self.organisations if role == "target"), None)
+
+    @property
+    def municipality_code(self) -> str | None:
+        return (self.address or {}).get("municipality_code")
+
+    @property
+    def label(self) -> str:
+        return f"{self.agency}/{self.ref}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["address"] = dict(self.address) if self.address else None
+        data["organisations"] = [list(pair) for pair in self.organisations]
+        data["violations"] = list(self.violations)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SourceEvent:
+        values = dict(data)
+        values["organisations"] = tuple(tuple(pair) for pair in values.get("organisations", ()))
+        values["violations"] = tuple(values.get("violations", ()))
+        return cls(**values)
+
+    @classmethod
+    def from_avro(cls, schema: str, record: Mapping[str, Any]) -> SourceEvent:
+        """Reduce a decoded agency event (see schemas/) to a SourceEvent."""
+        kind = _TYPES.get(schema)
+        if kind is None:
+            raise NotAnAgencyEvent(f"{schema} is not an agency event")
+        organisations = {
+            ("landlord", record.get("landlord_kvk")),
+            ("staffing_agency", record.get("staffing_agency_kvk")),
+            ("employer", record.get("employer_kvk")),
+            ("target", record.get("target_kvk")),
+        }
+        address = record.get("address")
+        return cls(
+            event_id=record["event_id"],
+            type=kind,
+            agency=record["agency"],
+            ref=record["ref"],
+            occurred_at=epoch_ms(record["occurred_at"]),
+            dwelling=address["key"] if address else None,
+            address=dict(address) if address else None,
+            organisations=tuple(sorted((r, k) for r, k in organisations if k)),
+            violations=tuple(sorted(set(record.get("violations") or ()))),
+            follow_up=bool(record.get("follow_up", False)),
+            access_refused=bool(record.get("access_refused", False)),
+            admission_change=record.get("change"),
+            action=record.get("action"),
+        )
+
+
+@dataclass(frozen=True)
+class EventLink:
+    """A reference to an event held by another aggregate (need-to-know: agency + ref)."""
+
+    event_id: str
+    agency: str
+    ref: str
+    occurred_at: int
+    kvk: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.agency}/{self.ref}"
+
+
+@dataclass(frozen=True)
+class OrganisationFacts:
+    """What an organisation profile tells its linked dwellings (rules 2 and 5).
+
+    Facts only grow, so merging is a union: idempotent and order-independent.
+    """
+
+    kvk: str
+    revocations: frozenset[EventLink] = frozenset()
+    recidive_sanctions: frozenset[str] = frozenset()
+
+    def merge(self, other: OrganisationFacts) -> OrganisationFacts:
+        return OrganisationFacts(
+            kvk=self.kvk,
+            revocations=self.revocations | other.revocations,
+            recidive_sanctions=self.recidive_sanctions | other.recidive_sanctions,
+        )
+
+    @property
+    def revoked_at(self) -> int | None:
+        return min((link.occurred_at for link in self.revocations), default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kvk": self.kvk,
+            "revocations": sorted((asdict(link) for link in self.revocations), key=str),
+            "recidive_sanctions": sorted(self.recidive_sanctions),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrganisationFacts:
+        return cls(
+            kvk=data["kvk"],
+            revocations=frozenset(EventLink(**link) for link in data["revocations"]),
+            recidive_sanctions=frozenset(data["recidive_sanctions"]),
+        )
+
+
+@dataclass(frozen=True)
+class DwellingSummary:
+    """What a dwelling tells each organisation it is linked to (rule 3). Grows only."""
+
+    key: str
+    established: frozenset[str] = frozenset()
+    established_since: int | None = None
+    gemeente: str | None = None
+
+    def merge(self, other: DwellingSummary) -> DwellingSummary:
+        since = [t for t in (self.established_since, other.established_since) if t is not None]
+        return DwellingSummary(
+            key=self.key,
+            established=self.established | other.established,
+            established_since=min(since) if since else None,
+            gemeente=min(filter(None, (self.gemeente, other.gemeente)), default=None),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "established": sorted(self.established),
+            "established_since": self.established_since,
+            "gemeente": self.gemeente,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DwellingSummary:
+        return cls(
+            key=data["key"],
+            established=frozenset(data["established"]),
+            established_since=data["established_since"],
+            gemeente=data["gemeente"],
+        )
+
+
+@dataclass(frozen=True)
+class ClockTick:
+    """The backbone's event-time clock reached `now` (rule 6), sent to every partition."""
+
+    now: int
+
+
+@dataclass(frozen=True)
+class BagAlias:
+    """A BAG id was given together with this address key (the BAG id is its alias)."""
+
+    bag_key: str
+    address_key: str
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """Events held under a BAG key, forwarded to the address they turned out to be."""
+
+    events: tuple[SourceEvent, ...] = field(default=())

@@ -1,0 +1,144 @@
+"""Message handlers: load -> pure function -> what to store and what to send.
+
+Each handler takes an aggregate (or None), one message and the clock, and returns the new
+aggregate, the case change it causes (if any) and the messages for other aggregates.
+The Faust agents and the in-memory `simulate` both run exactly these functions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from correlator.domain import dwelling, organisation
+from correlator.domain.case import CaseChange, CaseView, decide_change
+from correlator.domain.events import DwellingSummary, OrganisationFacts, SourceEvent
+
+DWELLING = "dwelling"
+ORGANISATION = "organisation"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message for another aggregate: inbox (dwelling/organisation), key, payload."""
+
+    inbox: str
+    key: str
+    message: Any
+
+
+@dataclass(frozen=True)
+class Handled:
+    aggregate: Any
+    change: CaseChange | None
+    outgoing: tuple[Outgoing, ...] = ()
+
+
+def route(event: SourceEvent) -> list[Outgoing]:
+    """Where an agency event goes: its dwelling, and every organisation it names."""
+    targets = [Outgoing(DWELLING, event.dwelling, event)] if event.dwelling else []
+    targets += [Outgoing(ORGANISATION, kvk, event) for kvk in sorted(event.kvks)]
+    return targets
+
+
+def handle_dwelling(
+    case: dwelling.DwellingCase | None, key: str, message: Any, clock: int
+) -> Handled:
+    """Fold `message` (event, organisation facts or None for a clock tick) into the case."""
+    before = case or dwelling.DwellingCase(key=key)
+    after = before if message is None else dwelling.apply(message, before)
+    after = replace(after, clock=max(before.clock, clock))
+    if not after.events:
+        return Handled(after, None)  # facts for a dwelling we have not seen yet: keep them
+    old_view = dwelling.view(before, before.clock) if before.events else None
+    change = decide_change(old_view, dwelling.view(after, after.clock))
+    outgoing: tuple[Outgoing, ...] = ()
+    new_summary = dwelling.summary(after)
+    links_grew = after.organisations != before.organisations
+    if links_grew or (before.events and new_summary != dwelling.summary(before)):
+        outgoing = tuple(
+            Outgoing(ORGANISATION, kvk, new_summary) for kvk in sorted(after.organisations)
+        )
+    return Handled(after, change, outgoing)
+
+
+def handle_organisation(
+    profile: organisation.OrganisationProfile | None, key: str, message: Any, clock: int
+) -> Handled:
+    """Fold `message` (event, dwelling summary or None for a clock tick) into the profile."""
+    before = profile or organisation.OrganisationProfile(kvk=key)
+    after = before if message is None else organisation.apply(message, before)
+    after = replace(after, clock=max(before.clock, clock))
+    change = decide_change(
+        organisation.view(before, before.clock), organisation.view(after, after.clock)
+    )
+    new_facts = organisation.facts(after)
+    outgoing: tuple[Outgoing, ...] = ()
+    if new_facts.revocations or new_facts.recidive_sanctions:
+        grown = after.linked_dwellings - before.linked_dwellings
+        targets = after.linked_dwellings if new_facts != organisation.facts(before) else grown
+        outgoing = tuple(Outgoing(DWELLING, key, new_facts) for key in sorted(targets))
+    return Handled(after, change, outgoing)
+
+
+@dataclass
+class Simulation:
+    """The whole correlator in memory: the reference the Faust app must agree with."""
+
+    dwellings: dict[str, dwelling.DwellingCase]
+    organisations: dict[str, organisation.OrganisationProfile]
+    changes: list[CaseChange]
+    clock: int
+
+    def views(self) -> dict[str, CaseView]:
+        found: dict[str, CaseView] = {}
+        for case in self.dwellings.values():
+            if case.events:
+                found[case.case_id] = dwelling.view(case, self.clock)
+        for profile in self.organisations.values():
+            org_view = organisation.view(profile, self.clock)
+            if org_view is not None:
+                found[org_view.case_id] = org_view
+        return found
+
+
+def simulate(events: Iterable[SourceEvent]) -> Simulation:
+    """Feed events one by one (with the clock advancing as they arrive) to a fixpoint."""
+    sim = Simulation({}, {}, [], 0)
+    for event in events:
+        sim.clock = max(sim.clock, event.occurred_at)
+        queue: deque[Outgoing] = deque(route(event))
+        # A clock tick reaches every aggregate, as the ticks do on every partition.
+        queue.extend(Outgoing(DWELLING, k, None) for k in list(sim.dwellings))
+        queue.extend(Outgoing(ORGANISATION, k, None) for k in list(sim.organisations))
+        while queue:
+            out = queue.popleft()
+            if out.inbox == DWELLING:
+                handled = handle_dwelling(
+                    sim.dwellings.get(out.key), out.key, out.message, sim.clock
+                )
+                sim.dwellings[out.key] = handled.aggregate
+            else:
+                handled = handle_organisation(
+                    sim.organisations.get(out.key), out.key, out.message, sim.clock
+                )
+                sim.organisations[out.key] = handled.aggregate
+            if handled.change is not None:
+                sim.changes.append(handled.change)
+            queue.extend(handled.outgoing)
+    return sim
+
+
+__all__ = [
+    "DwellingSummary",
+    "Handled",
+    "OrganisationFacts",
+    "Outgoing",
+    "Simulation",
+    "handle_dwelling",
+    "handle_organisation",
+    "route",
+    "simulate",
+]

@@ -1,0 +1,223 @@
+"""The organisation profile (keyed by KvK): sanctions, admission, linked dwellings.
+
+It decides recidivism (rule 5), tells its dwellings about a revoked admission (rule 2)
+and becomes an organisation case when >= 2 linked dwellings hold an established
+violation (rule 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import singledispatch
+from typing import Any
+
+from correlator.domain.case import CaseView
+from correlator.domain.dwelling import iso
+from correlator.domain.events import DwellingSummary, EventLink, OrganisationFacts, SourceEvent
+from correlator.domain.rules import (
+    LEGAL_BASIS,
+    RECIDIVE_MONTHS,
+    STALL_AFTER_MS,
+    competent_agencies,
+)
+
+
+@dataclass(frozen=True)
+class OrganisationProfile:
+    """Everything naming one organisation, and what its linked dwellings reported."""
+
+    kvk: str
+    events: Mapping[str, SourceEvent] = field(default_factory=dict)
+    dwellings: Mapping[str, DwellingSummary] = field(default_factory=dict)
+    #: The backbone clock this profile was last evaluated at (to see what a tick changes).
+    clock: int = 0
+
+    @property
+    def case_id(self) -> str:
+        return f"organisation:{self.kvk}"
+
+    @property
+    def linked_dwellings(self) -> frozenset[str]:
+        named = {e.dwelling for e in self.events.values() if e.dwelling}
+        return frozenset(named | set(self.dwellings))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kvk": self.kvk,
+            "events": [e.to_json() for e in self.events.values()],
+            "dwellings": [d.to_json() for d in self.dwellings.values()],
+            "clock": self.clock,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrganisationProfile:
+        events = (SourceEvent.from_json(item) for item in data["events"])
+        dwellings = (DwellingSummary.from_json(item) for item in data["dwellings"])
+        return cls(
+            kvk=data["kvk"],
+            events={e.event_id: e for e in events},
+            dwellings={d.key: d for d in dwellings},
+            clock=data.get("clock", 0),
+        )
+
+
+@singledispatch
+def apply(message: object, profile: OrganisationProfile) -> OrganisationProfile:
+    """Fold one message into the profile (idempotent, commutative)."""
+    raise TypeError(f"an organisation profile cannot apply {type(message).__name__}")
+
+
+@apply.register
+def _(event: SourceEvent, profile: OrganisationProfile) -> OrganisationProfile:
+    if event.event_id in profile.events:
+        return profile
+    return replace(profile, events={**profile.events, event.event_id: event})
+
+
+@apply.register
+def _(summary: DwellingSummary, profile: OrganisationProfile) -> OrganisationProfile:
+    known = profile.dwellings.get(summary.key)
+    merged = known.merge(summary) if known else summary
+    if merged == known:
+        return profile
+    return replace(profile, dwellings={**profile.dwellings, summary.key: merged})
+
+
+def months_before(ms: int, months: int) -> int:
+    """The same wall-clock instant `months` calendar months earlier (day clamped)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    year, month = divmod(moment.month - 1 - months, 12)
+    year, month = moment.year + year, month + 1
+    day = moment.day
+    while True:
+        try:
+            return int(moment.replace(year=year, month=month, day=day).timestamp() * 1000)
+        except ValueError:
+            day -= 1
+
+
+def sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
+    return sorted(
+        (e for e in profile.events.values() if e.type == "sanction" and e.target == profile.kvk),
+        key=lambda e: (e.occurred_at, e.event_id),
+    )
+
+
+def recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
+    """Rule 5: sanctions preceded by another against the same organisation within 24 months."""
+    sanctions = sanctions_against(profile)
+    return frozenset(
+        s.event_id
+        for s in sanctions
+        if any(
+            months_before(s.occurred_at, RECIDIVE_MONTHS) <= p.occurred_at < s.occurred_at
+            for p in sanctions
+        )
+    )
+
+
+def facts(profile: OrganisationProfile) -> OrganisationFacts:
+    """What the profile's linked dwellings must know (rules 2 and 5)."""
+    revocations = frozenset(
+        EventLink(e.event_id, e.agency, e.ref, e.occurred_at, profile.kvk)
+        for e in profile.events.values()
+        if e.type == "admission" and e.admission_change == "REVOKED"
+    )
+    return OrganisationFacts(profile.kvk, revocations, recidive_sanctions(profile))
+
+
+def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
+    """The organisation case (rule 3), or None while fewer than 2 dwellings qualify."""
+    qualifying = sorted(
+        (
+            d
+            for d in profile.dwellings.values()
+            if d.established and d.established_since is not None
+        ),
+        key=lambda d: (d.established_since or 0, d.key),
+    )
+    if len(qualifying) < 2:
+        return None
+    opened_at = qualifying[1].established_since
+    assert opened_at is not None
+    own = profile.events.values()
+    sanctions = sanctions_against(profile)
+    steps = [e.occurred_at for e in sanctions] + [
+        e.occurred_at for e in own if e.type == "case_action" and e.target == profile.kvk
+    ]
+    last_step = max([opened_at, *steps])
+    now = max([clock, *(e.occurred_at for e in own)])
+    stalled = now - last_step > STALL_AFTER_MS
+    organisation_facts = facts(profile)
+    established = set().union(*(d.established for d in qualifying))
+    established |= {code for s in sanctions for code in s.violations}
+    if organisation_facts.revocations:
+        established.add("UNADMITTED_LENDING")
+    gemeenten = {d.gemeente for d in qualifying if d.gemeente}
+    agencies = {e.agency for e in own}
+    parties = set(agencies) | gemeenten
+    for gemeente in gemeenten or {None}:
+        parties |= competent_agencies(established, gemeente)
+    recidive = organisation_facts.recidive_sanctions
+    lead = _lead(qualifying)
+    reason = (
+        f"rule 6: no step since {iso(last_step)} (clock {iso(now)})"
+        if stalled
+        else f"rule 3: {len(qualifying)} linked dwellings hold an established violation"
+    )
+    return CaseView(
+        case_id=profile.case_id,
+        kind="organisation",
+        key=profile.kvk,
+        status="stalled" if stalled else "open",
+        violations=tuple(sorted(established)),
+        established=tuple(sorted(established)),
+        agencies=tuple(sorted(agencies)),
+        notified=tuple(sorted(parties)),
+        lead_agency=lead,
+        address=None,
+        organisations=(profile.kvk,),
+        events=tuple(sorted({e.label for e in own})),
+        recidive=bool(recidive),
+        opened_at=opened_at,
+        last_step_at=last_step,
+        explanation={
+            "status_rule": reason,
+            "links": [
+                {
+                    "event": e.label,
+                    "type": e.type,
+                    "occurred_at": iso(e.occurred_at),
+                    "via": f"kvk {profile.kvk} ({', '.join(r for r, k in e.organisations if k == profile.kvk)})",
+                }
+                for e in sorted(own, key=lambda e: (e.occurred_at, e.event_id))
+            ],
+            "dwellings": [
+                {
+                    "dwelling": d.key,
+                    "established": sorted(d.established),
+                    "since": iso(d.established_since),
+                    "gemeente": d.gemeente,
+                }
+                for d in qualifying
+            ],
+            "violations": [
+                {"code": code, "legal_basis": LEGAL_BASIS.get(code, "?"), "established": True}
+                for code in sorted(established)
+            ],
+            "recidive_sanctions": sorted(profile.events[i].label for i in recidive),
+        },
+    )
+
+
+def _lead(qualifying: list[DwellingSummary]) -> str:
+    """The gemeente with most of the organisation's dwellings; else the Labour Authority."""
+    counts: dict[str, int] = {}
+    for d in qualifying:
+        if d.gemeente:
+            counts[d.gemeente] = counts.get(d.gemeente, 0) + 1
+    if not counts:
+        return "nla"
+    return min(counts, key=lambda g: (-counts[g], g))

@@ -1,0 +1,205 @@
+"""Brings every agency source topic into the correlator's inboxes.
+
+faust-streaming cannot subscribe by pattern (its aiokafka driver says so: "pattern does
+not work"), yet a new municipality's topic must be picked up without a restart. So this
+thin stage uses librdkafka's regex subscription (`^events\\..+`): decode -> route ->
+produce to the inboxes -> commit. It also advances the backbone's event-time clock: when
+a batch holds a later `occurred_at` than seen so far, a tick goes to every partition of
+both inboxes (rule 6: the clock reaches every partition).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
+from correlator.domain.handlers import DWELLING, ORGANISATION, Outgoing, route
+from correlator.wire import envelope
+from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
+from ketenbus.codec import CodecError, get_codec
+from ketenbus.deadletter import dead_letter
+from ketenbus.logging import get_logger
+from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED
+from ketenbus.settings import Settings
+
+log = get_logger("correlator.ingest")
+
+
+class IngestError(RuntimeError):
+    """The inboxes did not acknowledge a batch; its offsets stay uncommitted."""
+
+
+class AgencyMismatch(ValueError):
+    """An event names another agency than the topic it was published on."""
+
+
+def inbox_topic(settings: Settings, inbox: str) -> str:
+    return f"{settings.correlator_app_id}-{inbox}-inbox"
+
+
+class Ingest:
+    """decode -> route -> produce -> commit, in a background thread of the worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.codec = get_codec()
+        self.clock = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._errors: list[KafkaError] = []
+        common = {"bootstrap.servers": settings.bootstrap_servers}
+        self._consumer_config = {
+            **common,
+            "group.id": settings.correlator_group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 2000,
+            "partition.assignment.strategy": "cooperative-sticky",
+        }
+        self.consumer = Consumer(self._consumer_config)
+        # murmur2_random = the Java/aiokafka partitioner, so a key reaches the same
+        # partition whether this stage or a faust agent sends it.
+        self.producer = Producer(
+            {
+                **common,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",
+            }
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def create_inboxes(self) -> None:
+        """The inbox topics exist before the first batch is routed to them (idempotent)."""
+        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
+        brokers = len(admin.list_topics(timeout=10).brokers)
+        topics = [
+            NewTopic(
+                inbox_topic(self.settings, inbox),
+                num_partitions=self.settings.correlator_partitions,
+                replication_factor=min(3, brokers),
+            )
+            for inbox in (DWELLING, ORGANISATION)
+        ]
+        for topic, future in admin.create_topics(topics).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+            log.info("inbox_ready", topic=topic)
+
+    def start(self) -> None:
+        self.create_inboxes()
+        self._thread = threading.Thread(target=self.run, name="correlator-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.consumer.subscribe([SOURCE_TOPIC_PATTERN])
+            log.info("ingest_started", pattern=SOURCE_TOPIC_PATTERN)
+            try:
+                while not self._stop.is_set():
+                    batch = self.consumer.consume(500, timeout=0.5)
+                    if batch:
+                        self.process(batch)
+            except IngestError as exc:
+                # Nothing of the failed batch was committed: start over from the
+                # committed offsets with a fresh consumer.
+                log.error("ingest_batch_failed", error=str(exc))
+                self.consumer.close()
+                self.consumer = Consumer(self._consumer_config)
+                continue
+        self.consumer.close()
+        self.producer.flush(10)
+
+    def process(self, batch: list[Message]) -> None:
+        """One batch: everything produced and acknowledged before its offsets commit."""
+        latest = self.clock
+        for message in batch:
+            if message.error() is not None:
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume_failed", error=str(message.error()))
+                continue
+            event = self._decode(message)
+            if event is None:
+                continue
+            EVENTS_CORRELATED.labels(event.type).inc()
+            latest = max(latest, event.occurred_at)
+            self._send(route(event))
+        if latest > self.clock:
+            self.clock = latest
+            self._broadcast(ClockTick(latest))
+        self.producer.flush(30)
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise IngestError(f"{len(errors)} inbox deliveries failed: {errors[0]}")
+        self.consumer.commit(asynchronous=False)
+
+    def _decode(self, message: Message) -> SourceEvent | None:
+        try:
+            decoded = self.codec.decode(message.value())
+            event = SourceEvent.from_avro(decoded.schema, decoded.record)
+            owner = agency_of_topic(message.topic())
+            if owner != event.agency:
+                raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
+            return event
+        except (CodecError, NotAnAgencyEvent, AgencyMismatch, KeyError) as exc:
+            reason = getattr(exc, "reason", type(exc).__name__)
+            DEADLETTERS.labels("correlator", reason).inc()
+            log.warning(
+                "event_dead_lettered",
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+                reason=reason,
+            )
+            record = dead_letter(
+                message.value(),
+                source=f"correlator:{message.topic()}/{message.partition()}/{message.offset()}",
+                reason=reason,
+                exception=exc,
+                message=str(exc),
+                key=message.key(),
+            )
+            self.producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                on_delivery=self._on_delivery,
+            )
+            return None
+
+    def _send(self, targets: Iterable[Outgoing], partition: int | None = None) -> None:
+        for out in targets:
+            kwargs = {"partition": partition} if partition is not None else {}
+            self.producer.produce(
+                inbox_topic(self.settings, out.inbox),
+                key=out.key.encode(),
+                value=envelope(out.message),
+                on_delivery=self._on_delivery,
+                **kwargs,
+            )
+            self.producer.poll(0)
+
+    def _broadcast(self, tick: ClockTick) -> None:
+        for inbox in (DWELLING, ORGANISATION):
+            for partition in range(self.settings.correlator_partitions):
+                self._send([Outgoing(inbox, "__clock__", tick)], partition=partition)
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._errors.append(err)

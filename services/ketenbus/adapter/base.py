@@ -1,0 +1,94 @@
+"""The base of every agency service: what it owns, what it may publish, its extras.
+
+A concrete adapter is a few declarations (see services/nla/adapter.py): the service name,
+which agency codes it owns, which event types those agencies may publish, optionally a
+hook that completes/checks records and readers for native file formats. Validation,
+normalisation, event mapping, publishing, dead letters, metrics, health and the HTTP app
+come from the SDK (`ketenbus.adapter.intake`, `.publisher`, `.app`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ketenbus.adapter.errors import NotCompetent, RecordRejected, TypeNotAllowed
+from ketenbus.adapter.models import AnyRecord, InspectionRecord, SanctionRecord
+from ketenbus.domain import is_competent, may_impose
+
+
+@dataclass(frozen=True)
+class IntakeItem:
+    """One record as received: the JSON to validate and the bytes to dead-letter."""
+
+    payload: bytes
+    original: bytes
+    line: int | None = None
+    #: set by a file reader that could not turn the line into a record at all
+    error: RecordRejected | None = None
+
+
+FileReader = Callable[[Path], Iterator[IntakeItem]]
+
+#: Event types every agency may publish.
+UNIVERSAL_TYPES = frozenset({"case_action"})
+
+
+class AgencyAdapter:
+    """Declarations of one agency service; subclasses override the class attributes."""
+
+    #: service name: the package, the CloudEvents `systeem`, the port setting prefix
+    service: ClassVar[str] = ""
+    #: intake types the owned agencies may publish (case_action is always allowed)
+    event_types: ClassVar[frozenset[str]] = frozenset()
+    #: native file formats by suffix (".csv"), besides JSONL
+    file_readers: ClassVar[Mapping[str, FileReader]] = {}
+
+    def owns(self, agency: str) -> bool:
+        """Whether this service publishes for `agency`."""
+        raise NotImplementedError
+
+    @property
+    def allowed_types(self) -> frozenset[str]:
+        return self.event_types | UNIVERSAL_TYPES
+
+    def complete(self, record: AnyRecord) -> AnyRecord:
+        """Fill in what the agency implies (e.g. the municipality code); default: nothing."""
+        return record
+
+    def check(self, record: AnyRecord) -> None:
+        """Agency-specific refusals beyond the common ones; raise a `RecordRejected`."""
+
+    def authorise(self, record: AnyRecord) -> None:
+        """Refuse what this agency may not publish: foreign types, codes outside competence.
+
+        Complaints may allege any code (a desk takes every complaint); inspections and
+        sanctions establish codes, which only a competent agency can do.
+        """
+        if record.type not in self.allowed_types:
+            raise TypeNotAllowed(
+                f"agency {record.agency} may not publish {record.type}"
+                f" (allowed: {', '.join(sorted(self.allowed_types))})",
+                agency=record.agency,
+                type=record.type,
+            )
+        if isinstance(record, InspectionRecord | SanctionRecord):
+            foreign = [str(v) for v in record.violations if not is_competent(record.agency, v)]
+            if foreign:
+                raise NotCompetent(
+                    f"agency {record.agency} is not competent to establish"
+                    f" {', '.join(foreign)} (see DESIGN.md violation codes)",
+                    agency=record.agency,
+                    type=record.type,
+                )
+        if isinstance(record, SanctionRecord) and not may_impose(
+            record.agency, str(record.sanction_type)
+        ):
+            raise NotCompetent(
+                f"agency {record.agency} may not impose {record.sanction_type}",
+                agency=record.agency,
+                type=record.type,
+            )
+        self.check(record)

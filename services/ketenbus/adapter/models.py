@@ -1,0 +1,311 @@
+"""Intake records (DESIGN.md, "Intake records"): strict pydantic models, normalising.
+
+Field names are the contract: unknown fields are rejected, types are strict (a string is
+not a number), timestamps need a zone. Validators normalise on the way in (postcode,
+letters, KvK, UTC), so a validated record is already canonical. Every error is reported
+per field (`format_errors`), never echoing a BSN.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ketenbus import normalise
+from ketenbus.agencies import InvalidAgency, validate_agency
+from ketenbus.settings import PROJECT_ROOT
+
+_SCHEMAS = PROJECT_ROOT / "schemas"
+
+
+def _symbols(name: str) -> dict[str, str]:
+    """Enum symbols from the Avro schema, the single source of truth."""
+    path: Path = _SCHEMAS / f"{name}.avsc"
+    return {s: s for s in json.loads(path.read_text())["symbols"]}
+
+
+ViolationCode = StrEnum("ViolationCode", _symbols("nl.ketenbus.ViolationCode"))  # type: ignore[misc]
+SanctionType = StrEnum("SanctionType", _symbols("nl.ketenbus.SanctionType"))  # type: ignore[misc]
+CaseActionType = StrEnum("CaseActionType", _symbols("nl.ketenbus.CaseActionType"))  # type: ignore[misc]
+
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:\-]{0,127}$"
+ADMISSION_TYPES = ("admission_revoked", "admission_granted", "admission_suspended")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Address(_Strict):
+    """A dwelling: postcode + house number (+ letter, addition), and/or a BAG id."""
+
+    postcode: str | None = None
+    house_number: int | None = None
+    house_letter: str | None = None
+    addition: str | None = None
+    bag_id: str | None = None
+    municipality_code: str | None = None
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, v: str | None) -> str | None:
+        return None if v is None else normalise.postcode(v)
+
+    @field_validator("house_number")
+    @classmethod
+    def _house_number(cls, v: int | None) -> int | None:
+        return None if v is None else normalise.house_number(v)
+
+    @field_validator("house_letter")
+    @classmethod
+    def _house_letter(cls, v: str | None) -> str | None:
+        return normalise.house_letter(v)
+
+    @field_validator("addition")
+    @classmethod
+    def _addition(cls, v: str | None) -> str | None:
+        return normalise.addition(v)
+
+    @field_validator("bag_id")
+    @classmethod
+    def _bag_id(cls, v: str | None) -> str | None:
+        return None if v is None else normalise.bag_id(v)
+
+    @field_validator("municipality_code")
+    @classmethod
+    def _municipality(cls, v: str | None) -> str | None:
+        return None if v is None else normalise.municipality_code(v)
+
+    @model_validator(mode="after")
+    def _identified(self) -> Address:
+        has_postcode = self.postcode is not None or self.house_number is not None
+        if has_postcode and (self.postcode is None or self.house_number is None):
+            raise ValueError("an address needs both postcode and house_number (or only a bag_id)")
+        if not has_postcode and self.bag_id is None:
+            raise ValueError("an address needs postcode and house_number, or a bag_id")
+        if not has_postcode and (self.house_letter or self.addition):
+            raise ValueError("house_letter/addition need a postcode and house_number")
+        return self
+
+    @property
+    def key(self) -> str:
+        return normalise.address_key(
+            self.postcode, self.house_number, self.house_letter, self.addition, self.bag_id
+        )
+
+    def to_avro(self) -> dict[str, Any]:
+        return {"key": self.key, **self.model_dump()}
+
+
+class Worker(_Strict):
+    """A worker met at an inspection: only the BSN, pseudonymised before publishing."""
+
+    bsn: str
+
+    @field_validator("bsn")
+    @classmethod
+    def _bsn(cls, v: str) -> str:
+        return normalise.bsn(v)
+
+
+def _kvk(v: str | None) -> str | None:
+    return None if v is None else normalise.kvk(v)
+
+
+class _Record(_Strict):
+    """Fields every intake record has."""
+
+    agency: str
+    ref: str = Field(pattern=REF_PATTERN, description="the agency's own record id")
+    occurred_at: datetime = Field(description="ISO 8601 with a zone; stored in UTC")
+    address: Address | None = None
+    landlord_kvk: str | None = None
+    staffing_agency_kvk: str | None = None
+    employer_kvk: str | None = None
+
+    @field_validator("agency")
+    @classmethod
+    def _agency(cls, v: str) -> str:
+        try:
+            return validate_agency(v)
+        except InvalidAgency as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return normalise.to_utc(v)
+
+    @field_validator("landlord_kvk", "staffing_agency_kvk", "employer_kvk")
+    @classmethod
+    def _kvks(cls, v: str | None) -> str | None:
+        return _kvk(v)
+
+    @property
+    def subject_kvks(self) -> list[str]:
+        """Organisations named, in key-preference order (target first when there is one)."""
+        target = getattr(self, "target_kvk", None)
+        ordered = [target, self.staffing_agency_kvk, self.landlord_kvk, self.employer_kvk]
+        return [k for k in ordered if k]
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: the dwelling key when there is an address, else the first KvK."""
+        if self.address is not None:
+            return self.address.key
+        return self.subject_kvks[0]
+
+    def _require_subject(self, what: str) -> None:
+        if self.address is None and not self.subject_kvks:
+            raise ValueError(f"a {self.type_name} needs {what}")
+
+    @property
+    def type_name(self) -> str:
+        return str(getattr(self, "type"))  # noqa: B009  (set by every subclass)
+
+
+def _dedupe(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+class ComplaintRecord(_Record):
+    type: Literal["complaint"]
+    violations: list[ViolationCode] = Field(default_factory=list, description="alleged")
+    anonymous: bool = False
+
+    _dedupe_violations = field_validator("violations")(_dedupe)
+
+    @model_validator(mode="after")
+    def _subject(self) -> ComplaintRecord:
+        self._require_subject("an address or a KvK number (landlord/staffing_agency/employer)")
+        return self
+
+
+class InspectionRecord(_Record):
+    type: Literal["inspection"]
+    violations: list[ViolationCode] = Field(default_factory=list, description="established")
+    occupants_found: int | None = Field(None, ge=0)
+    occupants_registered: int | None = Field(None, ge=0)
+    access_refused: bool = False
+    follow_up: bool = False
+    workers: list[Worker] = Field(default_factory=list, description="pseudonymised, never published")
+
+    _dedupe_violations = field_validator("violations")(_dedupe)
+
+    @model_validator(mode="after")
+    def _subject(self) -> InspectionRecord:
+        self._require_subject("an address or a KvK number (landlord/staffing_agency/employer)")
+        return self
+
+
+class SanctionRecord(_Record):
+    type: Literal["sanction"]
+    sanction_type: SanctionType
+    violations: list[ViolationCode] = Field(default_factory=list, description="established")
+    target_kvk: str | None = None
+    amount_eur: float | None = Field(None, ge=0)
+
+    _dedupe_violations = field_validator("violations")(_dedupe)
+    _target = field_validator("target_kvk")(_kvk)
+
+    @model_validator(mode="after")
+    def _subject(self) -> SanctionRecord:
+        self._require_subject("a target_kvk or an address")
+        return self
+
+
+class AdmissionRecord(_Record):
+    type: Literal["admission_revoked", "admission_granted", "admission_suspended"]
+    staffing_agency_kvk: str  # type: ignore[assignment]  (required here)
+    reason: str | None = Field(None, max_length=500)
+
+
+class CaseActionRecord(_Record):
+    type: Literal["case_action"]
+    action: CaseActionType
+    target_kvk: str | None = None
+
+    _target = field_validator("target_kvk")(_kvk)
+
+    @model_validator(mode="after")
+    def _subject(self) -> CaseActionRecord:
+        if self.address is None and self.target_kvk is None:
+            raise ValueError("a case_action needs the subject it acts on: address or target_kvk")
+        return self
+
+
+IntakeRecord = Annotated[
+    ComplaintRecord | InspectionRecord | SanctionRecord | AdmissionRecord | CaseActionRecord,
+    Field(discriminator="type"),
+]
+AnyRecord = ComplaintRecord | InspectionRecord | SanctionRecord | AdmissionRecord | CaseActionRecord
+RECORD_TYPES = ("complaint", "inspection", "sanction", *ADMISSION_TYPES, "case_action")
+
+
+@lru_cache(maxsize=1)
+def record_adapter() -> TypeAdapter[AnyRecord]:
+    return TypeAdapter(IntakeRecord)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field (`address.postcode`, `workers[0].bsn`, or `type`)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+_TAGS = frozenset(RECORD_TYPES)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _TAGS:  # the discriminated union puts the tag first
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part not in ("function-after", "function-before") and not str(part).startswith(
+            ("function-", "literal[")
+        ):
+            name += f".{part}" if name else str(part)
+    return name or "(record)"
+
+
+def format_errors(exc: ValidationError) -> list[FieldError]:
+    """Per-field messages; the input value is not repeated (it may be a BSN)."""
+    found: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        message = str(err["msg"])
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        field = _field_name(tuple(err["loc"]))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field = "type"
+            message = f"expected one of {', '.join(RECORD_TYPES)}"
+        found.append(FieldError(field, message))
+    return found
+
+
+def parse_record(payload: bytes | str) -> AnyRecord:
+    """Validate one intake record (JSON); raises pydantic's `ValidationError`."""
+    return record_adapter().validate_json(payload)

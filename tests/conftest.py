@@ -42,9 +42,7 @@ def bootstrap_servers() -> Iterator[str]:
 
 
 @pytest.fixture
-def topic_factory(
-    bootstrap_servers: str, request: pytest.FixtureRequest
-) -> Iterator[TopicFactory]:
+def topic_factory(bootstrap_servers: str, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
     """Create uniquely named topics for one test (deleted afterwards).
 
     `topic_factory(partitions=3, replication_factor=1, config=None, prefix="test") -> name`

@@ -98,8 +98,7 @@ def _table(name: str) -> faust.TableT:
         name,
         default=None,
         partitions=settings.correlator_partitions,
-        key_serializer="raw",
-        value_serializer="json",
+        key_type=str,
         **_table_options,
     )
 
@@ -159,7 +158,7 @@ async def _emit(handled: Handled, clock: int) -> None:
 
 
 async def _advance_clock(inbox: str, partition: int, now: int) -> int:
-    key = f"{inbox}:{partition}".encode()
+    key = f"{inbox}:{partition}"
     known = clocks.get(key) or 0
     if now > known:
         clocks[key] = now
@@ -170,26 +169,26 @@ async def _advance_clock(inbox: str, partition: int, now: int) -> int:
 
 async def _handle(inbox: str, key: str, message: Any, partition: int, clock: int) -> None:
     table, load, handler = _AGGREGATES[inbox]
-    stored = table.get(key.encode())
+    stored = table.get(key)
     aggregate = load(stored["state"]) if stored else None
     handled = handler(aggregate, key, message, clock)
     await _emit(handled, clock)
     if handled.aggregate != aggregate:
         status = handled.change.view.status if handled.change else (stored or {}).get("status")
-        table[key.encode()] = {
+        table[key] = {
             "partition": partition,
             "status": status,
             "state": handled.aggregate.to_json(),
         }
     elif handled.change is not None:
-        table[key.encode()] = {**stored, "status": handled.change.view.status}
+        table[key] = {**stored, "status": handled.change.view.status}
 
 
 async def _on_tick(inbox: str, partition: int, clock: int) -> None:
     """Re-evaluate the open cases of this partition under the new clock (rule 6)."""
     table = _AGGREGATES[inbox][0]
     keys = [
-        key.decode()
+        key
         for key, value in list(table.items())
         if value
         and value.get("partition") == partition

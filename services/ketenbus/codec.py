@@ -99,7 +99,7 @@ def _load_dir(directory: Path) -> list[_Schema]:
     for path in sorted(directory.glob("*.avsc")):
         if json.loads(path.read_text()).get("type") != "record":
             continue
-        parsed = load_schema(str(path), _write_hint=False)
+        parsed: Any = load_schema(str(path), _write_hint=False)
         canonical = to_parsing_canonical_form(parsed)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         found.append(_Schema(name=parsed["name"], parsed=parsed, fingerprint=fp))

@@ -109,7 +109,8 @@ def find_java() -> Path:
     return candidate
 
 
-def _pom_digest(pom: Path, version: str) -> str:
+def pom_digest(pom: Path, version: str) -> str:
+    """What a jar cache was fetched for: the pom and the Kafka version."""
     return hashlib.sha256(pom.read_bytes() + version.encode()).hexdigest()
 
 
@@ -124,7 +125,7 @@ def ensure_jars(
     version_dir = cache_dir / f"kafka-{version}"
     libs = version_dir / "libs"
     marker = version_dir / ".complete"
-    digest = _pom_digest(pom, version)
+    digest = pom_digest(pom, version)
     if marker.is_file() and marker.read_text().strip() == digest and libs.is_dir():
         return libs
     version_dir.mkdir(parents=True, exist_ok=True)
@@ -306,6 +307,14 @@ def port_free(port: int, host: str = LOOPBACK) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port_block(start: int, count: int, tries: int = 500) -> int:
+    """The first port >= start with `count` consecutive free ports (for test brokers)."""
+    for first in range(start, start + tries):
+        if all(port_free(port) and not port_accepts(port) for port in range(first, first + count)):
+            return first
+    raise PortInUse(f"no {count} consecutive free ports in {start}..{start + tries}")
 
 
 def broker_answers(bootstrap: str, timeout: float = 5.0, expected_brokers: int = 1) -> bool:

@@ -67,9 +67,7 @@ def addition(raw: str | None) -> str | None:
     if not value:
         return None
     if not _ADDITION.match(value):
-        raise InvalidValue(
-            f"invalid house number addition {raw!r}: expected 1-4 letters or digits"
-        )
+        raise InvalidValue(f"invalid house number addition {raw!r}: expected 1-4 letters or digits")
     return value
 
 

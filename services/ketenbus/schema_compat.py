@@ -262,10 +262,8 @@ class _Resolver:
                 and self.writer.kind(wb) == self.reader.kind(rb)
                 and self._names_match(wb, rb)
             )
-        if isinstance(wb, Mapping) and isinstance(rb, Mapping) and wb["type"] == rb["type"]:
-            inner = "items" if wb["type"] == "array" else "values"
-            return self.matches(wb[inner], rb[inner])
-        return False
+        # Two arrays (or two maps) match; their items are resolved after matching.
+        return isinstance(wb, Mapping) and isinstance(rb, Mapping) and wb["type"] == rb["type"]
 
     def resolve(self, w: Type, r: Type, path: str) -> list[BreakingChange]:
         """Every reason data of type `w` at `path` cannot be read as `r`."""

@@ -3,11 +3,12 @@
 Rules (least privilege, all ALLOW, any host):
 - a producer gets WRITE and DESCRIBE on the topic;
 - a consumer gets READ and DESCRIBE on the topic, and READ on its consumer groups
-  (GROUP, PREFIXED by its `group_prefix`);
+  (GROUP, PREFIXED by each of its `group_prefixes`);
 - a pattern entry (`events.gemeente.{cbs}`): the municipality itself gets LITERAL ACLs on
   its own topic, for every municipality the ACLs are generated for; a service gets one
   PREFIXED ACL on the fixed part (`events.gemeente.`) so it also covers municipalities
-  that join later;
+  that join later; every party of a pattern entry also gets CREATE on those topics, since
+  whoever uses a municipality's topics first creates them (`ensure_agency_topics`);
 - `gemeente:{cbs}` in a named entry (e.g. deadletter producers) means every municipality;
 - `internal` prefixes: the managing service gets ALL on the PREFIXED topic name (faust
   creates, writes, reads and reconfigures its changelog/repartition topics).
@@ -43,7 +44,7 @@ from ketenbus.topics_spec import (
     expand,
 )
 
-Operation = Literal["READ", "WRITE", "DESCRIBE", "ALL"]
+Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "ALL"]
 Resource = Literal["TOPIC", "GROUP"]
 PatternType = Literal["LITERAL", "PREFIXED"]
 
@@ -94,25 +95,28 @@ class Acl:
 @dataclass(frozen=True)
 class _Party:
     principal: str
-    group_prefix: str
+    group_prefixes: tuple[str, ...]
 
 
 def _party(spec: TopicsFile, ref: str) -> _Party:
     if ref in spec.service_names:
         service = spec.service(ref)
-        return _Party(service.principal, service.group_prefix)
+        return _Party(service.principal, tuple(service.group_prefixes))
     agency = spec.agency(ref)
-    return _Party(agency.principal, agency.consumer_group_prefix)
+    return _Party(agency.principal, tuple(agency.consumer_group_prefixes))
 
 
 def _grants(
-    party: _Party, role: str, topic: str, pattern_type: PatternType
+    party: _Party, role: str, topic: str, pattern_type: PatternType, *, may_create: bool = False
 ) -> Iterable[Acl]:
     op: Operation = "WRITE" if role == "producer" else "READ"
     yield Acl(party.principal, "TOPIC", pattern_type, topic, op)
     yield Acl(party.principal, "TOPIC", pattern_type, topic, "DESCRIBE")
+    if may_create:
+        yield Acl(party.principal, "TOPIC", pattern_type, topic, "CREATE")
     if role == "consumer":
-        yield Acl(party.principal, "GROUP", "PREFIXED", party.group_prefix, "READ")
+        for prefix in party.group_prefixes:
+            yield Acl(party.principal, "GROUP", "PREFIXED", prefix, "READ")
 
 
 def _entry_acls(spec: TopicsFile, entry: TopicEntry, municipalities: list[str]) -> Iterable[Acl]:
@@ -121,16 +125,19 @@ def _entry_acls(spec: TopicsFile, entry: TopicEntry, municipalities: list[str]) 
             per_municipality = CBS in ref
             if entry.is_pattern and not per_municipality:
                 # a service reading/writing every municipality's topic, now and later
-                yield from _grants(_party(spec, ref), role, entry.pattern_prefix(), "PREFIXED")
+                prefix = entry.pattern_prefix()
+                yield from _grants(_party(spec, ref), role, prefix, "PREFIXED", may_create=True)
             elif entry.is_pattern:
                 for cbs in municipalities:
                     topic = expand(str(entry.pattern), cbs)
-                    yield from _grants(_party(spec, expand(ref, cbs)), role, topic, "LITERAL")
+                    party = _party(spec, expand(ref, cbs))
+                    yield from _grants(party, role, topic, "LITERAL", may_create=True)
             elif per_municipality:
                 if ref != GEMEENTE_PATTERN:
                     continue  # validated away by TopicsFile; keep the generator total
                 for cbs in municipalities:
-                    yield from _grants(_party(spec, gemeente_of(cbs)), role, str(entry.name), "LITERAL")
+                    party = _party(spec, gemeente_of(cbs))
+                    yield from _grants(party, role, str(entry.name), "LITERAL")
             else:
                 yield from _grants(_party(spec, ref), role, str(entry.name), "LITERAL")
 

@@ -191,9 +191,7 @@ def replication_warning(desired: Iterable[ResolvedTopic], broker_count: int) -> 
 
 
 def make_admin(bootstrap_servers: str | None = None) -> AdminClient:
-    return AdminClient(
-        {"bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers}
-    )
+    return AdminClient({"bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers})
 
 
 def _result(future: object, what: str) -> object:
@@ -201,6 +199,12 @@ def _result(future: object, what: str) -> object:
         return future.result(timeout=ADMIN_TIMEOUT_S)  # type: ignore[attr-defined]
     except KafkaException as exc:
         raise TopicAdminFailed(f"{what}: {exc.args[0]}") from exc
+
+
+def _is_topic_override(entry: ConfigEntry) -> bool:
+    # describe_configs hands the source back as a plain int, not a ConfigSource
+    source = getattr(entry.source, "value", entry.source)
+    return bool(source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
 
 
 def cluster_state(
@@ -226,9 +230,7 @@ def cluster_state(
             partitions=len(meta.partitions),
             replication_factor=min(replicas) if replicas else 0,
             configs={k: e.value for k, e in entries.items() if e.value is not None},
-            overrides=frozenset(
-                k for k, e in entries.items() if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG
-            ),
+            overrides=frozenset(k for k, e in entries.items() if _is_topic_override(e)),
         )
     return len(metadata.brokers), topics
 

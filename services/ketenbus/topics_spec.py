@@ -112,8 +112,12 @@ class Agency(_Strict):
     oin: str = Field(description="Organisatie-identificatienummer (20 digits), CloudEvents source")
     oin_placeholder: bool = Field(False, description="true while the OIN is not the real one")
     principal: str = Field(description="Kafka principal, e.g. User:nla")
-    group_prefix: str | None = Field(
-        None, description="consumer group id prefix it may use; default: its topic slug"
+    group_prefixes: list[str] = Field(
+        default_factory=list,
+        description="consumer group id prefixes it may use; default: its topic slug",
+    )
+    adapter: str | None = Field(
+        None, description="import name of the adapter package serving it (default: builtin)"
     )
 
     @property
@@ -133,7 +137,7 @@ class Agency(_Strict):
             raise ValueError(f"oin {self.oin!r} must be 20 digits")
         if not self.principal.startswith("User:") or len(self.principal) <= len("User:"):
             raise ValueError(f"principal {self.principal!r} must look like User:<name>")
-        for text in (self.oin, self.principal, self.name, self.group_prefix or ""):
+        for text in (self.oin, self.principal, self.name, *self.group_prefixes):
             if CBS in text and not self.is_pattern:
                 raise ValueError(f"{CBS} is only allowed in the {GEMEENTE_PATTERN!r} entry")
         return self
@@ -146,13 +150,13 @@ class Agency(_Strict):
                 "name": expand(self.name, cbs),
                 "oin": expand(self.oin, cbs),
                 "principal": expand(self.principal, cbs),
-                "group_prefix": expand(self.group_prefix, cbs) if self.group_prefix else None,
+                "group_prefixes": [expand(p, cbs) for p in self.group_prefixes],
             }
         )
 
     @property
-    def consumer_group_prefix(self) -> str:
-        return self.group_prefix or self.code.replace(":", ".")
+    def consumer_group_prefixes(self) -> list[str]:
+        return self.group_prefixes or [self.code.replace(":", ".")]
 
 
 class Service(_Strict):
@@ -160,7 +164,9 @@ class Service(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     principal: str
-    group_prefix: str = Field(description="consumer group id prefix it may use")
+    group_prefixes: list[str] = Field(
+        min_length=1, description="consumer group id prefixes it may use"
+    )
     description: str = ""
 
 

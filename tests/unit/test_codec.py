@@ -153,7 +153,9 @@ class TestSchemaEvolution:
     ) -> None:
         newer_dir, edit_newer = schema_copy("newer")
         edit_newer("nl.ketenbus.ViolationCode", lambda s: s["symbols"].append("NEW_CODE"))
-        written = Codec(newer_dir).encode(SANCTION, example(SANCTION) | {"violations": ["NEW_CODE"]})
+        written = Codec(newer_dir).encode(
+            SANCTION, example(SANCTION) | {"violations": ["NEW_CODE"]}
+        )
         current = Codec(REPO_SCHEMAS, history_dirs=[newer_dir])
         error = _raises(SchemaResolutionFailed, lambda: current.decode(written))
         assert "NEW_CODE" in str(error)

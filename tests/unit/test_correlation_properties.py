@@ -18,13 +18,24 @@ KVKS = ("11111111", "22222222")
 def source_events(draw: st.DrawFn) -> list[SourceEvent]:
     found: list[SourceEvent] = []
     for n in range(draw(st.integers(1, 9))):
-        kind = draw(st.sampled_from(["complaint", "inspection", "sanction", "case_action", "admission"]))
+        kind = draw(
+            st.sampled_from(["complaint", "inspection", "sanction", "case_action", "admission"])
+        )
         agency = draw(st.sampled_from(["gemeente:0599", "nla", "politie", "nau"]))
         day = draw(st.integers(0, 90))
         kvk = draw(st.sampled_from((None, *KVKS)))
         if kind == "admission":
-            found.append(event(kind, "nau", f"R{n}", day, dwelling=None, staffing=kvk or KVKS[1],
-                               change=draw(st.sampled_from(["REVOKED", "GRANTED"]))))
+            found.append(
+                event(
+                    kind,
+                    "nau",
+                    f"R{n}",
+                    day,
+                    dwelling=None,
+                    staffing=kvk or KVKS[1],
+                    change=draw(st.sampled_from(["REVOKED", "GRANTED"])),
+                )
+            )
             continue
         found.append(
             event(
@@ -48,7 +59,9 @@ class TestOrderIndependence:
 
     @settings(max_examples=150, deadline=None)
     @given(data=st.data(), events=source_events())
-    def test_permutation_and_duplication(self, data: st.DataObject, events: list[SourceEvent]) -> None:
+    def test_permutation_and_duplication(
+        self, data: st.DataObject, events: list[SourceEvent]
+    ) -> None:
         shuffled = data.draw(st.permutations(events))
         duplicates = data.draw(st.lists(st.sampled_from(events), max_size=4))
         expected = simulate(events).views()

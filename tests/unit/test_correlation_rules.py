@@ -25,13 +25,18 @@ class TestRule1Corroboration:
 
     def test_one_complaint_with_many_codes_stays_a_signal(self) -> None:
         complaint = event(
-            "complaint", "gemeente:0599", "MP-1", violations=("OVERCROWDING", "INTIMIDATION", "EXCESSIVE_RENT")
+            "complaint",
+            "gemeente:0599",
+            "MP-1",
+            violations=("OVERCROWDING", "INTIMIDATION", "EXCESSIVE_RENT"),
         )
         assert "signal" == dwelling(complaint).status
 
     def test_two_codes_with_one_established_opens(self) -> None:
         complaint = event("complaint", "gemeente:0599", "MP-1", violations=("OVERCROWDING",))
-        inspection = event("inspection", "gemeente:0599", "INS-1", 2, violations=("NO_WRITTEN_LEASE",))
+        inspection = event(
+            "inspection", "gemeente:0599", "INS-1", 2, violations=("NO_WRITTEN_LEASE",)
+        )
         view = dwelling(complaint, inspection)
         assert ("open", at(2)) == (view.status, view.opened_at)
 
@@ -58,7 +63,9 @@ class TestRule1Corroboration:
 class TestRule2RevokedAdmission:
     """A revoked staffing agency gives each linked dwelling UNADMITTED_LENDING, established."""
 
-    revocation = event("admission", "nau", "NAU-1", 5, dwelling=None, staffing=AGENCY, change="REVOKED")
+    revocation = event(
+        "admission", "nau", "NAU-1", 5, dwelling=None, staffing=AGENCY, change="REVOKED"
+    )
     link = event("inspection", "nla", "NLA-1", 3, violations=("UNDERPAYMENT",), staffing=AGENCY)
 
     def test_revocation_after_link_reaches_the_dwelling(self) -> None:
@@ -71,7 +78,9 @@ class TestRule2RevokedAdmission:
         assert dwelling(self.revocation, self.link) == dwelling(self.link, self.revocation)
 
     def test_grant_does_not_add_the_code(self) -> None:
-        grant = event("admission", "nau", "NAU-2", 5, dwelling=None, staffing=AGENCY, change="GRANTED")
+        grant = event(
+            "admission", "nau", "NAU-2", 5, dwelling=None, staffing=AGENCY, change="GRANTED"
+        )
         assert ("UNDERPAYMENT",) == dwelling(self.link, grant).violations
 
     def test_unlinked_dwelling_is_untouched(self) -> None:
@@ -84,20 +93,48 @@ class TestRule3OrganisationCase:
     """An organisation linked to >= 2 dwellings with an established violation is a case."""
 
     def test_two_established_dwellings_open_an_organisation_case(self) -> None:
-        one = event("inspection", "gemeente:0599", "INS-1", violations=("OVERCROWDING",), landlord=LANDLORD)
-        two = event("inspection", "gemeente:0599", "INS-2", 4, dwelling=OTHER, violations=("UNSAFE_DWELLING",), landlord=LANDLORD)
+        one = event(
+            "inspection", "gemeente:0599", "INS-1", violations=("OVERCROWDING",), landlord=LANDLORD
+        )
+        two = event(
+            "inspection",
+            "gemeente:0599",
+            "INS-2",
+            4,
+            dwelling=OTHER,
+            violations=("UNSAFE_DWELLING",),
+            landlord=LANDLORD,
+        )
         view = cases(one, two)[f"organisation:{LANDLORD}"]
         assert ("organisation", "open", at(4)) == (view.kind, view.status, view.opened_at)
         assert ("OVERCROWDING", "UNSAFE_DWELLING") == view.violations
 
     def test_alleged_violations_do_not_count(self) -> None:
-        one = event("inspection", "gemeente:0599", "INS-1", violations=("OVERCROWDING",), landlord=LANDLORD)
-        two = event("complaint", "gemeente:0599", "MP-2", 4, dwelling=OTHER, violations=("UNSAFE_DWELLING",), landlord=LANDLORD)
+        one = event(
+            "inspection", "gemeente:0599", "INS-1", violations=("OVERCROWDING",), landlord=LANDLORD
+        )
+        two = event(
+            "complaint",
+            "gemeente:0599",
+            "MP-2",
+            4,
+            dwelling=OTHER,
+            violations=("UNSAFE_DWELLING",),
+            landlord=LANDLORD,
+        )
         assert f"organisation:{LANDLORD}" not in cases(one, two)
 
     def test_any_role_links(self) -> None:
         one = event("inspection", "nla", "NLA-1", violations=("UNDERPAYMENT",), employer=LANDLORD)
-        two = event("sanction", "gemeente:0599", "B-2", 4, dwelling=OTHER, violations=("OVERCROWDING",), target=LANDLORD)
+        two = event(
+            "sanction",
+            "gemeente:0599",
+            "B-2",
+            4,
+            dwelling=OTHER,
+            violations=("OVERCROWDING",),
+            target=LANDLORD,
+        )
         assert "open" == cases(one, two)[f"organisation:{LANDLORD}"].status
 
 
@@ -128,14 +165,37 @@ class TestRule5Recidive:
     """A sanction within 24 months after another against the same organisation is recidive."""
 
     def test_second_sanction_within_24_months(self) -> None:
-        first = event("sanction", "gemeente:0599", "B-1", 0, dwelling=OTHER, violations=("OVERCROWDING",), target=LANDLORD)
-        second = event("sanction", "gemeente:0599", "B-2", 700, violations=("OVERCROWDING",), target=LANDLORD)
+        first = event(
+            "sanction",
+            "gemeente:0599",
+            "B-1",
+            0,
+            dwelling=OTHER,
+            violations=("OVERCROWDING",),
+            target=LANDLORD,
+        )
+        second = event(
+            "sanction", "gemeente:0599", "B-2", 700, violations=("OVERCROWDING",), target=LANDLORD
+        )
         views = cases(second, first)
-        assert (True, False) == (views[f"dwelling:{HOME}"].recidive, views[f"dwelling:{OTHER}"].recidive)
+        assert (True, False) == (
+            views[f"dwelling:{HOME}"].recidive,
+            views[f"dwelling:{OTHER}"].recidive,
+        )
 
     def test_after_24_months_it_is_not(self) -> None:
-        first = event("sanction", "gemeente:0599", "B-1", 0, dwelling=OTHER, violations=("OVERCROWDING",), target=LANDLORD)
-        second = event("sanction", "gemeente:0599", "B-2", 740, violations=("OVERCROWDING",), target=LANDLORD)
+        first = event(
+            "sanction",
+            "gemeente:0599",
+            "B-1",
+            0,
+            dwelling=OTHER,
+            violations=("OVERCROWDING",),
+            target=LANDLORD,
+        )
+        second = event(
+            "sanction", "gemeente:0599", "B-2", 740, violations=("OVERCROWDING",), target=LANDLORD
+        )
         assert not cases(first, second)[f"dwelling:{HOME}"].recidive
 
 
@@ -148,23 +208,33 @@ class TestRule6Stalled:
     )
 
     def test_clock_from_elsewhere_stalls_the_case(self) -> None:
-        elsewhere = event("complaint", "politie", "POL-9", 32, dwelling=OTHER, violations=("INTIMIDATION",))
+        elsewhere = event(
+            "complaint", "politie", "POL-9", 32, dwelling=OTHER, violations=("INTIMIDATION",)
+        )
         assert "stalled" == dwelling(*self.opening, elsewhere).status
 
     def test_thirty_days_exactly_is_not_stalled(self) -> None:
-        elsewhere = event("complaint", "politie", "POL-9", 31, dwelling=OTHER, violations=("INTIMIDATION",))
+        elsewhere = event(
+            "complaint", "politie", "POL-9", 31, dwelling=OTHER, violations=("INTIMIDATION",)
+        )
         assert "open" == dwelling(*self.opening, elsewhere).status
 
     def test_a_later_case_action_reopens(self) -> None:
-        elsewhere = event("complaint", "politie", "POL-9", 40, dwelling=OTHER, violations=("INTIMIDATION",))
+        elsewhere = event(
+            "complaint", "politie", "POL-9", 40, dwelling=OTHER, violations=("INTIMIDATION",)
+        )
         action = event("case_action", "gemeente:0599", "ACT-1", 39, action="INVESTIGATION_STARTED")
         assert "open" == dwelling(*self.opening, elsewhere, action).status
 
     def test_stalling_notifies_every_party_again(self) -> None:
-        elsewhere = event("complaint", "politie", "POL-9", 32, dwelling=OTHER, violations=("INTIMIDATION",))
+        elsewhere = event(
+            "complaint", "politie", "POL-9", 32, dwelling=OTHER, violations=("INTIMIDATION",)
+        )
         sim = simulate([*self.opening, elsewhere])
         stalled = [c for c in sim.changes if c.view.status == "stalled"]
-        assert ["gemeente:0599", "nla", "politie"] == [n.recipient for n in stalled[0].notifications]
+        assert ["gemeente:0599", "nla", "politie"] == [
+            n.recipient for n in stalled[0].notifications
+        ]
 
 
 class TestRule7Closed:
@@ -177,7 +247,9 @@ class TestRule7Closed:
         assert "closed" == dwelling(*self.opening, self.clean).status
 
     def test_refused_access_does_not_close(self) -> None:
-        refused = event("inspection", "gemeente:0599", "INS-9", 10, follow_up=True, access_refused=True)
+        refused = event(
+            "inspection", "gemeente:0599", "INS-9", 10, follow_up=True, access_refused=True
+        )
         assert "open" == dwelling(*self.opening, refused).status
 
     def test_later_violation_reopens(self) -> None:

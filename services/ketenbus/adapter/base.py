@@ -28,6 +28,8 @@ class IntakeItem:
     line: int | None = None
     #: set by a file reader that could not turn the line into a record at all
     error: RecordRejected | None = None
+    #: intake field -> the name the sender knows (e.g. a CSV column), for messages
+    field_names: Mapping[str, str] | None = None
 
 
 FileReader = Callable[[Path], Iterator[IntakeItem]]

@@ -85,7 +85,10 @@ def to_event(
     event = _common(record, recorded_at)
     match record:
         case ComplaintRecord():
-            event |= {"violations": [str(v) for v in record.violations], "anonymous": record.anonymous}
+            event |= {
+                "violations": [str(v) for v in record.violations],
+                "anonymous": record.anonymous,
+            }
         case InspectionRecord():
             event |= {
                 "violations": [str(v) for v in record.violations],

@@ -8,7 +8,7 @@ file import both go through `Intake.prepare`, so they accept and refuse the same
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,11 +88,11 @@ class Intake:
         self.codec = codec or get_codec()
         self.clock = clock
 
-    def validate(self, payload: bytes) -> AnyRecord:
+    def validate(self, payload: bytes, field_names: Mapping[str, str] | None = None) -> AnyRecord:
         try:
             return parse_record(payload)
         except ValidationError as exc:
-            errors = format_errors(exc)
+            errors = format_errors(exc, field_names)
             agency, kind = guess_labels(payload)
             malformed = any(e["type"] == "json_invalid" for e in exc.errors(include_input=False))
             cls = MalformedRecord if malformed else InvalidRecord
@@ -103,7 +103,7 @@ class Intake:
         """The Kafka record for `item`, or a `RecordRejected` saying why not."""
         if item.error is not None:
             raise item.error
-        record = self.validate(item.payload)
+        record = self.validate(item.payload, item.field_names)
         adapter = self.registry.adapter_for(record.agency)
         if adapter is None:
             raise AgencyNotServed(
@@ -124,7 +124,10 @@ class Intake:
         value = self.codec.encode(kind.schema, event)
         headers: list[tuple[str, bytes | str]] = [
             ("ce_id", event["event_id"]),
-            ("ce_source", f"urn:nld:oin:{self.registry.oin(record.agency)}:systeem:ketenbus-{adapter.service}"),
+            (
+                "ce_source",
+                f"urn:nld:oin:{self.registry.oin(record.agency)}:systeem:ketenbus-{adapter.service}",
+            ),
             ("ce_type", kind.ce_type),
             ("ce_time", _iso(record.occurred_at)),
             ("ce_specversion", CE_SPECVERSION),

@@ -9,6 +9,7 @@ per field (`format_errors`), never echoing a BSN.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -203,7 +204,9 @@ class InspectionRecord(_Record):
     occupants_registered: int | None = Field(None, ge=0)
     access_refused: bool = False
     follow_up: bool = False
-    workers: list[Worker] = Field(default_factory=list, description="pseudonymised, never published")
+    workers: list[Worker] = Field(
+        default_factory=list, description="pseudonymised, never published"
+    )
 
     _dedupe_violations = field_validator("violations")(_dedupe)
 
@@ -291,7 +294,17 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return name or "(record)"
 
 
-def format_errors(exc: ValidationError) -> list[FieldError]:
+def _rename(field: str, names: Mapping[str, str]) -> str:
+    """`address.postcode` -> `postcode`, `violations[1]` -> `misstanden[1]`."""
+    for intake_name in sorted(names, key=len, reverse=True):
+        if field == intake_name or field.startswith((intake_name + ".", intake_name + "[")):
+            return names[intake_name] + field[len(intake_name) :]
+    return field
+
+
+def format_errors(
+    exc: ValidationError, field_names: Mapping[str, str] | None = None
+) -> list[FieldError]:
     """Per-field messages; the input value is not repeated (it may be a BSN)."""
     found: list[FieldError] = []
     for err in exc.errors(include_url=False, include_input=False):
@@ -302,6 +315,8 @@ def format_errors(exc: ValidationError) -> list[FieldError]:
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field = "type"
             message = f"expected one of {', '.join(RECORD_TYPES)}"
+        if field_names:
+            field = _rename(field, field_names)
         found.append(FieldError(field, message))
     return found
 

@@ -74,9 +74,7 @@ def _chunks(items: Iterable[IntakeItem], size: int) -> Iterator[list[IntakeItem]
 class IntakePublisher:
     """Intake + producer + topic provisioning: the one path every record takes."""
 
-    def __init__(
-        self, intake: Intake, producer: ReliableProducer, topics: TopicEnsurer
-    ) -> None:
+    def __init__(self, intake: Intake, producer: ReliableProducer, topics: TopicEnsurer) -> None:
         self.intake = intake
         self.producer = producer
         self.topics = topics
@@ -109,19 +107,24 @@ class IntakePublisher:
             refused: list[tuple[IntakeItem, RecordRejected]] = []
             for item in chunk:
                 try:
-                    prepared.append((item, self.intake.prepare(item, expected_agency=expected_agency)))
+                    prepared.append(
+                        (item, self.intake.prepare(item, expected_agency=expected_agency))
+                    )
                 except RecordRejected as exc:
                     refused.append((item, exc))
             for agency in {p.record.agency for _, p in prepared}:
                 self.topics.ensure_for(agency)
             reports = self.producer.send_many([p.outgoing for _, p in prepared])
             outcome.accepted.extend(
-                self._accepted(p, r, item.line) for (item, p), r in zip(prepared, reports, strict=True)
+                self._accepted(p, r, item.line)
+                for (item, p), r in zip(prepared, reports, strict=True)
             )
             outcome.rejected.extend(self._dead_letter(refused, source))
         return outcome
 
-    def _accepted(self, prepared: PreparedEvent, report: DeliveryReport, line: int | None) -> Accepted:
+    def _accepted(
+        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None
+    ) -> Accepted:
         record = prepared.record
         RECORDS_ACCEPTED.labels(record.agency, record.type).inc()
         log.info(
@@ -170,7 +173,9 @@ class IntakePublisher:
                     redacted=redacted,
                 )
             )
-            RECORDS_REJECTED.labels(exc.agency or "unknown", exc.type or "unknown", exc.reason).inc()
+            RECORDS_REJECTED.labels(
+                exc.agency or "unknown", exc.type or "unknown", exc.reason
+            ).inc()
             DEADLETTERS.labels(source.split(":", 1)[0], exc.reason).inc()
             log.warning(
                 "record_rejected",

@@ -35,7 +35,11 @@ def _walk(value: Any, pseudonymiser: Pseudonymiser, done: set[str]) -> Any:
     if isinstance(value, str) and _NINE_DIGITS.search(value):
         done.add(NINE_DIGITS_BLANKED)
         return _NINE_DIGITS.sub(BLANK, value)
-    if isinstance(value, int) and not isinstance(value, bool) and _NINE_DIGITS.fullmatch(str(value)):
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and _NINE_DIGITS.fullmatch(str(value))
+    ):
         done.add(NINE_DIGITS_BLANKED)
         return BLANK
     return value

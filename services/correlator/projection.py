@@ -1,0 +1,167 @@
+"""Read models for people and scripts: the cases (latest per case on `cases.events`) and
+an agency's notifications, read straight from the topics (no consumer group, no commits,
+so reading never shows up as a lagging group)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from ketenbus.agencies import CASES_TOPIC, notification_topic
+from ketenbus.codec import CodecError, get_codec
+from ketenbus.settings import get_settings
+
+
+class TopicMissing(LookupError):
+    """The topic does not exist (yet)."""
+
+
+def read_topic(topic: str, bootstrap_servers: str | None = None, timeout: float = 60.0) -> Iterator[Message]:
+    """Every record of `topic` from its low watermark up to its end as of now."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers,
+            "group.id": f"ketenbus-reader-{uuid.uuid4()}",  # never joined, never committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None:
+            raise TopicMissing(topic)
+        remaining: dict[int, int] = {}
+        assignment = []
+        for partition in described.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                remaining[partition] = high
+                assignment.append(TopicPartition(topic, partition, low))
+        if not assignment:
+            return
+        consumer.assign(assignment)
+        deadline = datetime.now(UTC).timestamp() + timeout
+        while remaining and datetime.now(UTC).timestamp() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    remaining.pop(message.partition(), None)
+                continue
+            if message.offset() + 1 >= remaining.get(message.partition(), 0):
+                remaining.pop(message.partition(), None)
+            yield message
+    finally:
+        consumer.close()
+
+
+def iso(ms: datetime | int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = ms if isinstance(ms, datetime) else datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def case_json(record: dict[str, Any]) -> dict[str, Any]:
+    """The public JSON form of a CaseEvent (the `ketenbus cases --json` contract)."""
+    explanation = json.loads(record.get("explanation_json") or "{}")
+    return {
+        "case_id": record["case_id"],
+        "kind": record["kind"],
+        "key": record["key"],
+        "status": record["status"],
+        "violations": record["violations"],
+        "established": record["established"],
+        "agencies": record["agencies"],
+        "notified": record["notified"],
+        "lead_agency": record["lead_agency"],
+        "events": [f"{ref['agency']}/{ref['ref']}" for ref in record["events"]],
+        "organisations": record["organisations"],
+        "recidive": record["recidive"],
+        "address": record["address"],
+        "indicators": explanation.pop("indicators", []),
+        "opened_at": iso(record["opened_at"]),
+        "last_step_at": iso(record["last_step_at"]),
+        "updated_at": iso(record["clock"]),
+        "last_changes": record["changes"],
+        "case_event_id": record["case_event_id"],
+        "explanation": explanation,
+    }
+
+
+def load_cases(bootstrap_servers: str | None = None) -> list[dict[str, Any]]:
+    """The latest state of every case, with its history of changes (timeline)."""
+    codec = get_codec()
+    latest: dict[str, dict[str, Any]] = {}
+    timelines: dict[str, list[dict[str, Any]]] = {}
+    try:
+        messages = list(read_topic(CASES_TOPIC, bootstrap_servers))
+    except TopicMissing:
+        return []
+    for message in messages:
+        if message.value() is None:  # tombstone: the case was merged away
+            latest.pop(message.key().decode(), None)
+            continue
+        try:
+            record = codec.decode(message.value()).record
+        except CodecError:
+            continue
+        latest[record["case_id"]] = record
+        timelines.setdefault(record["case_id"], []).append(
+            {"at": iso(record["clock"]), "status": record["status"], "changes": record["changes"]}
+        )
+    found = []
+    for case_id in sorted(latest):
+        item = case_json(latest[case_id])
+        item["timeline"] = timelines[case_id]
+        found.append(item)
+    return found
+
+
+def notification_json(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "notification_id": record["notification_id"],
+        "case_event_id": record["case_event_id"],
+        "recipient": record["recipient"],
+        "case_id": record["case_id"],
+        "kind": record["kind"],
+        "status": record["status"],
+        "changes": record["changes"],
+        "address": record["address"],
+        "organisations": record["organisations"],
+        "violations": record["violations"],
+        "agencies": record["agencies"],
+        "lead_agency": record["lead_agency"],
+        "events": [f"{ref['agency']}/{ref['ref']}" for ref in record["events"]],
+        "recidive": record["recidive"],
+        "issued_at": iso(record["issued_at"]),
+    }
+
+
+def load_notifications(agency: str, bootstrap_servers: str | None = None) -> list[dict[str, Any]]:
+    """An agency's notifications in the order they were issued, each id once."""
+    codec = get_codec()
+    seen: set[str] = set()
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    try:
+        messages = list(read_topic(notification_topic(agency), bootstrap_servers))
+    except TopicMissing:
+        return []
+    for message in messages:
+        try:
+            record = codec.decode(message.value()).record
+        except CodecError:
+            continue
+        if record["notification_id"] in seen:
+            continue  # a redelivery (at-least-once): same id, same content
+        seen.add(record["notification_id"])
+        found.append((message.timestamp()[1], message.offset(), notification_json(record)))
+    return [item for _, _, item in sorted(found, key=lambda entry: (entry[0], entry[1]))]

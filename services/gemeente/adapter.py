@@ -1,0 +1,44 @@
+"""The municipalities' adapter: owns every `gemeente:<cbs>`, keeps each to its territory."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from gemeente.complaint_desk import read_complaint_desk_csv
+from ketenbus.adapter import AgencyAdapter, AnyRecord, FileReader, OutsideMunicipality
+from ketenbus.agencies import is_gemeente
+
+
+def _cbs(agency: str) -> str:
+    return agency.split(":", 1)[1]
+
+
+class GemeenteAdapter(AgencyAdapter):
+    service = "gemeente"
+    event_types = frozenset({"complaint", "inspection", "sanction"})
+    file_readers: ClassVar[dict[str, FileReader]] = {".csv": read_complaint_desk_csv}
+
+    def owns(self, agency: str) -> bool:
+        return is_gemeente(agency)
+
+    def complete(self, record: AnyRecord) -> AnyRecord:
+        """An address without a municipality code lies in the publishing municipality."""
+        address = record.address
+        if address is None or address.municipality_code is not None:
+            return record
+        filled = address.model_copy(update={"municipality_code": _cbs(record.agency)})
+        return record.model_copy(update={"address": filled})
+
+    def check(self, record: AnyRecord) -> None:
+        """A municipality acts on addresses in its own territory only."""
+        address = record.address
+        if address is not None and address.municipality_code != _cbs(record.agency):
+            raise OutsideMunicipality(
+                f"address.municipality_code {address.municipality_code} is not the"
+                f" municipality of agency {record.agency}",
+                agency=record.agency,
+                type=record.type,
+            )
+
+
+ADAPTER = GemeenteAdapter()

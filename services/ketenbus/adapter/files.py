@@ -1,0 +1,37 @@
+"""Import files: JSONL (one intake record a line) and the native formats adapters declare.
+
+Readers yield `IntakeItem`s with physical line numbers; a line that cannot become a
+record is yielded with its error, so the import reports it and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ketenbus.adapter.base import AgencyAdapter, FileReader, IntakeItem
+from ketenbus.adapter.errors import UnreadableFile
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def read_jsonl(path: Path) -> Iterator[IntakeItem]:
+    """One record per line; blank lines are skipped (not records, not errors)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip(b"\r\n")
+            if line.strip():
+                yield IntakeItem(payload=line, original=line, line=number)
+
+
+def reader_for(path: Path, adapters: Iterable[AgencyAdapter]) -> FileReader:
+    """The reader for a file, by suffix: JSONL, or a format one of the adapters declares."""
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return read_jsonl
+    known = list(JSONL_SUFFIXES)
+    for adapter in adapters:
+        if suffix in adapter.file_readers:
+            return adapter.file_readers[suffix]
+        known.extend(adapter.file_readers)
+    raise UnreadableFile(f"{path}: unknown file type {suffix!r} (known: {', '.join(known)})")

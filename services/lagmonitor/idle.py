@@ -1,0 +1,128 @@
+"""Wait until every consumer group caught up: what scripts, tests and the demo block on.
+
+A stream processor commits its input before its output lands in the next topic, so one
+poll with zero lag proves little: idle must hold over `confirmations` consecutive polls.
+Which groups count: every group that has members, plus the correlator group always (its
+required topics count even before it committed on them, and when it does not run at all
+while its topics hold data that is not idle). Groups without members are left alone by
+default (their lag can never shrink); name them with `groups` to wait for them anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from lagmonitor.collector import LagCollector
+from lagmonitor.errors import LagMonitorError
+from lagmonitor.model import ClusterSample, GroupSample
+
+#: After this long without a correlator member, say so (it may merely be starting).
+CORRELATOR_HINT_AFTER = 3.0
+
+
+@dataclass(frozen=True)
+class IdleCheck:
+    """One poll's verdict: which counted groups still lag."""
+
+    lagging: tuple[GroupSample, ...]
+    correlator_missing: bool  # the correlator has no members while it has lag
+
+    @property
+    def idle(self) -> bool:
+        return not self.lagging
+
+    def describe(self) -> str:
+        """`group: lag (topic/partition: lag, ...)` per lagging group, for stderr."""
+        return "; ".join(_describe_group(g) for g in self.lagging) or "no lag"
+
+
+def check_idle(
+    sample: ClusterSample,
+    *,
+    correlator_group: str,
+    groups: Collection[str] | None = None,
+    include_empty: bool = False,
+) -> IdleCheck:
+    """Which groups of the sample keep it from being idle (pure)."""
+    counted = [
+        g
+        for g in sample.groups
+        if (groups is not None and g.group in groups)
+        or (groups is None and (g.members > 0 or g.group == correlator_group or include_empty))
+    ]
+    lagging = tuple(g for g in counted if g.lag > 0)
+    correlator = sample.group(correlator_group)
+    missing = correlator is not None and correlator.members == 0 and correlator.lag > 0
+    counted_names = {g.group for g in counted}
+    return IdleCheck(
+        lagging=lagging, correlator_missing=missing and correlator_group in counted_names
+    )
+
+
+@dataclass(frozen=True)
+class IdleOutcome:
+    idle: bool
+    last: IdleCheck | None  # None when the cluster never answered
+    waited: float
+
+
+def wait_until_idle(
+    collector: LagCollector,
+    *,
+    correlator_group: str,
+    timeout: float = 120.0,
+    groups: Collection[str] | None = None,
+    include_empty: bool = False,
+    poll_interval: float = 0.5,
+    confirmations: int = 3,
+    progress: Callable[[str], None] = lambda _line: None,
+    progress_every: float = 5.0,
+) -> IdleOutcome:
+    """Poll until `confirmations` consecutive polls see no lag, or `timeout` passes."""
+    started = time.monotonic()
+    deadline = started + timeout
+    idle_polls = 0
+    last: IdleCheck | None = None
+    missing_since: float | None = None
+    hinted = False
+    next_progress = started + progress_every
+    while True:
+        now = time.monotonic()
+        try:
+            last = check_idle(
+                collector.sample(groups),
+                correlator_group=correlator_group,
+                groups=groups,
+                include_empty=include_empty,
+            )
+        except LagMonitorError as exc:
+            progress(f"cluster not answering: {exc}")
+            last, idle_polls = None, 0
+        else:
+            idle_polls = idle_polls + 1 if last.idle else 0
+            if idle_polls >= confirmations:
+                return IdleOutcome(True, last, time.monotonic() - started)
+            if last.correlator_missing:
+                missing_since = now if missing_since is None else missing_since
+                if not hinted and now - missing_since >= CORRELATOR_HINT_AFTER:
+                    progress(
+                        f"correlator group {correlator_group!r} has no members:"
+                        " is `ketenbus up` running?"
+                    )
+                    hinted = True
+            else:
+                missing_since = None
+            if now >= next_progress and not last.idle:
+                progress(f"waiting ({now - started:.0f}s): {last.describe()}")
+                next_progress = now + progress_every
+        if time.monotonic() + poll_interval > deadline:
+            return IdleOutcome(False, last, time.monotonic() - started)
+        time.sleep(poll_interval)
+
+
+def _describe_group(group: GroupSample) -> str:
+    parts = ", ".join(f"{p.topic}/{p.partition}: {p.lag}" for p in group.partitions if p.lag > 0)
+    who = "" if group.members else ", no members"
+    return f"{group.group}: lag {group.lag}{who} ({parts})"

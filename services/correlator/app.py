@@ -70,6 +70,7 @@ app = faust.App(
     table_standby_replicas=0,
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
+    datadir=str(settings.home / "correlator"),
 )
 
 

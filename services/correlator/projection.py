@@ -21,7 +21,9 @@ class TopicMissing(LookupError):
     """The topic does not exist (yet)."""
 
 
-def read_topic(topic: str, bootstrap_servers: str | None = None, timeout: float = 60.0) -> Iterator[Message]:
+def read_topic(
+    topic: str, bootstrap_servers: str | None = None, timeout: float = 60.0
+) -> Iterator[Message]:
     """Every record of `topic` from its low watermark up to its end as of now."""
     consumer = Consumer(
         {

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "ketenbus.cli_topics",
     "ketenbus.cli_services",
     "ketenbus.cli_cases",
+    "ketenbus.cli_demo",
     "ketenbus.cli_lag",
     "ketenbus.cli_schemas",
     "ketenbus.cli_integration",
@@ -41,5 +42,10 @@ def _register_all() -> None:
 
 
 def main() -> None:
+    # structlog's default writes to stdout, which would corrupt `--json` output
+    from ketenbus.logging import configure_logging
+    from ketenbus.settings import get_settings
+
+    configure_logging(get_settings().log_level)
     _register_all()
     app()

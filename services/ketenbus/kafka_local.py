@@ -270,11 +270,21 @@ def _cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def _is_node_jvm(pid: int, props_file: Path) -> bool:
+def _is_node_jvm(pid: int, props_file: Path, *, patient: bool = False) -> bool:
     """Whether `pid` is the kafka.Kafka JVM of this node (guards against reused pids)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:  # started by this process: its args are ours
+        return str(props_file) in [str(arg) for arg in child.args]  # type: ignore[union-attr]
     args = _cmdline(pid)
     if args is None:  # no /proc (not Linux): trust the pid file
         return _alive(pid)
+    # A process caught inside execve() shows an empty command line for a moment (so do
+    # kernel threads and zombies: only worth waiting for when a pid file names the process).
+    for _ in range(20 if patient else 0):
+        if args:
+            break
+        time.sleep(0.05)
+        args = _cmdline(pid) or []
     return "kafka.Kafka" in args and str(props_file) in args
 
 
@@ -422,7 +432,7 @@ class BrokerNode:
                 pid = int(json.loads(self.pid_file.read_text())["pid"])
             except (ValueError, KeyError, TypeError):
                 pid = -1
-            if pid > 0 and _alive(pid) and _is_node_jvm(pid, self.props_file):
+            if pid > 0 and _alive(pid) and _is_node_jvm(pid, self.props_file, patient=True):
                 return pid
             self.runtime.progress(f"{self.name}: removed stale pid file {self.pid_file}")
             self.pid_file.unlink(missing_ok=True)

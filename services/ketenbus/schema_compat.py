@@ -9,8 +9,9 @@ Two directions, as Avro's schema resolution defines reader and writer:
 
 The checks are structural (the rules of the Avro specification, "Schema Resolution")
 rather than trial decoding, so every finding names the record and field it is about.
-One rule goes beyond binary resolution: a changed logical type (timestamp-millis to
-timestamp-micros) resolves byte-wise but misreads every value, so it is reported too.
+Two rules are stricter than the specification, because they fail on real data: a changed
+logical type (timestamp-millis to timestamp-micros) resolves byte-wise but misreads every
+value, and bytes -> string fails on any value that is not UTF-8.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from ketenbus.errors import KetenbusError
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
 
-#: writer type -> reader types it is promoted to (Avro spec, "Schema Resolution").
+#: writer type -> reader types it is promoted to (Avro spec, "Schema Resolution"), except
+#: bytes -> string: the spec allows it, but a string reader decodes UTF-8 and fastavro
+#: raises UnicodeDecodeError on bytes that are not, so old bytes data could stop a reader.
 PROMOTIONS: dict[str, frozenset[str]] = {
     "int": frozenset({"long", "float", "double"}),
     "long": frozenset({"float", "double"}),
     "float": frozenset({"double"}),
     "string": frozenset({"bytes"}),
-    "bytes": frozenset({"string"}),
 }
 
 #: A normalised type: a primitive name, a named-type reference (full name), a dict for
@@ -303,7 +305,9 @@ class _Resolver:
                 found += self.resolve(wb, target, path)
             elif isinstance(w, list) and isinstance(r, list):
                 verb = "removed" if self.direction is Direction.BACKWARD else "added"
-                found.append(self._breaking(path, f"union branch {_describe(wb)} {verb}"))
+                old, new = self._old_new(_describe(w), _describe(r))
+                problem = f"union branch {_describe(wb)} {verb} (type changed {old} → {new})"
+                found.append(self._breaking(path, problem))
             else:
                 found.append(self._type_changed(w, r, path))
                 break

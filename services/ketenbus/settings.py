@@ -51,12 +51,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Consumer-lag monitoring (lagmonitor, `ketenbus lag`, `ketenbus wait-idle`).
     correlator_group: str = Field(
-        "ketenbus-correlator", description="consumer group id of the correlator (its faust app id)"
+        "ketenbus-correlator", description="consumer group of the correlator's ingest stage"
     )
     wait_idle_required_topics: str = Field(
-        r"^(events\..+|ketenbus-correlator-.+)$",
-        description="regex of topics the correlator group must consume (changelogs excluded): a"
-        " partition without a committed offset counts as lag = end - low watermark",
+        r"^events\..+$",
+        description="regex of topics the ingest group must consume: a partition without a"
+        " committed offset counts as lag = end - low watermark",
     )
     lagmonitor_interval_seconds: float = Field(
         5.0, description="seconds between two lag samples of the lag monitor"

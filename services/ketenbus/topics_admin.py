@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ there
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,

@@ -91,11 +91,11 @@ class _Strict(BaseModel):
 class Defaults(_Strict):
     """Values every topic entry inherits unless it sets its own."""
 
-    partitions: int = Field(6, ge=1)
-    replication_factor: int = Field(3, ge=1)
-    min_insync_replicas: int = Field(2, ge=1)
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=3, ge=1)
+    min_insync_replicas: int = Field(default=2, ge=1)
     cleanup_policy: CleanupPolicy = "delete"
-    retention: int | str = "30d"
+    retention: int | str = Field(default="30d", validate_default=True)
 
     @field_validator("retention")
     @classmethod
@@ -281,7 +281,7 @@ class TopicsFile(_Strict):
     """The whole of topics.yaml."""
 
     version: Literal[1] = 1
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Defaults()  # frozen, so one shared instance is safe
     agencies: list[Agency] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
     topics: list[TopicEntry]
@@ -452,8 +452,8 @@ def _entry_label(raw: Any, loc: tuple[int | str, ...]) -> str:
             parts[-1] += f"[{step}]"
             node = node[step] if isinstance(node, list) and step < len(node) else None
             if isinstance(node, dict):
-                label = node.get("name") or node.get("pattern") or node.get("code")
-                label = label or node.get("prefix")
+                keys = ("code", "name", "pattern", "prefix")  # code first: agencies have names
+                label = next((node[k] for k in keys if node.get(k)), None)
                 if label:
                     parts[-1] += f" ({label})"
         else:

@@ -27,10 +27,14 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka.admin import AdminClient, ConsumerGroupDescription, OffsetSpec
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, untyped
+    AdminClient,
+    ConsumerGroupDescription,
+    OffsetSpec,
+)
+
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
-
 from lagmonitor.errors import ClusterUnreachable
 from lagmonitor.model import ABSENT_STATE, ClusterSample, GroupSample, PartitionSample
 
@@ -45,8 +49,13 @@ TP = tuple[str, int]
 
 
 def required_topics_from(settings: Settings) -> dict[str, str]:
-    """The correlator group must consume every topic matching the configured pattern."""
-    return {settings.correlator_group: settings.wait_idle_required_topics}
+    """The correlator must consume every source topic (its ingest group) and every inbox
+    (its faust app's group), committed or not."""
+    inboxes = rf"^{re.escape(settings.correlator_app_id)}-.+-inbox$"
+    return {
+        settings.correlator_group: settings.wait_idle_required_topics,
+        settings.correlator_app_id: inboxes,
+    }
 
 
 class HeadReader:
@@ -168,8 +177,8 @@ class LagCollector:
                 descriptions[group] = None  # absent: reported, with the lag it should consume
                 committed[group] = {}
         all_partitions = [(t, p) for t, parts in topics.items() for p in parts]
-        low = self._list_offsets(all_partitions, OffsetSpec.earliest())
-        end = self._list_offsets(all_partitions, OffsetSpec.latest())
+        low = self._list_offsets(all_partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        end = self._list_offsets(all_partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
 
         drafts: list[tuple[str, str, int, list[PartitionSample]]] = []
         for group, description in descriptions.items():

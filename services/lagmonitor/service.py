@@ -10,11 +10,11 @@ import threading
 import time
 from types import FrameType
 
+from prometheus_client import REGISTRY, start_http_server
+
 from ketenbus import metrics
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.settings import get_settings
-from prometheus_client import REGISTRY, start_http_server
-
 from lagmonitor.collector import LagCollector
 from lagmonitor.model import LagReport, Status
 from lagmonitor.status import LagTracker

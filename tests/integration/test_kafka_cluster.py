@@ -5,6 +5,7 @@ The quorum runs on the first 6 free ports above KETENBUS_KAFKA_PORT + 100 in its
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -42,6 +43,14 @@ def _create_topic(cluster: LocalCluster) -> str:
     name = f"test.cluster.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     admin.create_topics([NewTopic(name, num_partitions=3)])[name].result(60)
+    # Creation is acknowledged by the controller; each broker learns of it a moment later.
+    deadline = time.monotonic() + 60
+    for node in cluster.nodes.values():
+        node_admin = AdminClient({"bootstrap.servers": node.config.bootstrap})
+        while len(node_admin.list_topics(name, timeout=30).topics[name].partitions) < 3:
+            if time.monotonic() > deadline:
+                break  # the assertions below report what is missing
+            time.sleep(0.2)
     return name
 
 

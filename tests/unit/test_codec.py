@@ -89,7 +89,12 @@ class TestRoundTrip:
         record |= {"occurred_at": example(COMPLAINT)["occurred_at"]}
         record |= {"recorded_at": example(COMPLAINT)["recorded_at"]}
         decoded = codec.decode(codec.encode(COMPLAINT, record)).record
-        expected = {"address": None, "landlord_kvk": None, "violations": [], "anonymous": False}
+        expected: dict[str, Any] = {
+            "address": None,
+            "landlord_kvk": None,
+            "violations": [],
+            "anonymous": False,
+        }
         assert expected == {k: decoded[k] for k in expected}
 
 

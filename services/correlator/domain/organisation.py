@@ -190,7 +190,7 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
                     "event": e.label,
                     "type": e.type,
                     "occurred_at": iso(e.occurred_at),
-                    "via": f"kvk {profile.kvk} ({', '.join(r for r, k in e.organisations if k == profile.kvk)})",
+                    "via": f"kvk {profile.kvk} ({', '.join(_roles(e, profile.kvk))})",
                 }
                 for e in sorted(own, key=lambda e: (e.occurred_at, e.event_id))
             ],
@@ -221,3 +221,7 @@ def _lead(qualifying: list[DwellingSummary]) -> str:
     if not counts:
         return "nla"
     return min(counts, key=lambda g: (-counts[g], g))
+
+
+def _roles(event: SourceEvent, kvk: str) -> list[str]:
+    return [role for role, named in event.organisations if named == kvk]

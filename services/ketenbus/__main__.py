@@ -1,0 +1,5 @@
+"""`python -m ketenbus ...` is the `ketenbus` command."""
+
+from ketenbus.cli import main
+
+main()

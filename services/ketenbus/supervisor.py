@@ -1,0 +1,204 @@
+"""Run the backbone's services locally in the background (`ketenbus up | down | status`).
+
+The services are data: `SERVICES` lists each one's module (`python -m <module> <args>`)
+and port setting; adding a service is one line. A service whose package is not installed
+(yet) is skipped. Each runs in its own session (process group) with a pid file and a log
+file under `settings.run_dir`; `down` signals exactly those process groups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ketenbus.errors import KetenbusError
+from ketenbus.settings import Settings, get_settings
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+class ServiceStartFailed(KetenbusError):
+    """A service exited or did not open its port in time."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One background service; `{port}` in `args` is replaced by the port setting's value."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    port_setting: str | None = None
+
+    def port(self, settings: Settings) -> int | None:
+        return getattr(settings, self.port_setting) if self.port_setting else None
+
+    def command(self, settings: Settings) -> list[str]:
+        port = self.port(settings)
+        args = [a.replace("{port}", str(port)) for a in self.args]
+        return [sys.executable, "-m", self.module, *args]
+
+    @property
+    def installed(self) -> bool:
+        try:
+            return importlib.util.find_spec(f"{self.module}.__main__") is not None
+        except ModuleNotFoundError:
+            return False
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("gemeente", "gemeente", ("--port", "{port}"), "gemeente_port"),
+    ServiceSpec("nla", "nla", ("--port", "{port}"), "nla_port"),
+    ServiceSpec("politie", "politie", ("--port", "{port}"), "politie_port"),
+    ServiceSpec("nau", "nau", ("--port", "{port}"), "nau_port"),
+    ServiceSpec("correlator", "correlator", ("worker", "--web-port", "{port}"), "correlator_port"),
+    ServiceSpec("lagmonitor", "lagmonitor", (), "lagmonitor_port"),
+)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    pid: int | None
+    port: int | None
+    running: bool
+    installed: bool
+    log_file: Path
+
+    @property
+    def state(self) -> str:
+        if not self.installed:
+            return "not installed"
+        return "up" if self.running else "down"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours is not alive
+    with contextlib.suppress(OSError):
+        status = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        return status != "Z"
+    return True
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+class Supervisor:
+    """Starts, stops and reports the services of `SERVICES` (or those handed in)."""
+
+    def __init__(
+        self, settings: Settings | None = None, services: tuple[ServiceSpec, ...] = SERVICES
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.services = services
+        self.run_dir = self.settings.run_dir
+
+    def pid_file(self, spec: ServiceSpec) -> Path:
+        return self.run_dir / f"{spec.name}.pid"
+
+    def log_file(self, spec: ServiceSpec) -> Path:
+        return self.run_dir / f"{spec.name}.log"
+
+    def pid(self, spec: ServiceSpec) -> int | None:
+        """The pid of the running service; a stale pid file is removed."""
+        path = self.pid_file(spec)
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid):
+            return pid
+        path.unlink(missing_ok=True)
+        return None
+
+    def state(self, spec: ServiceSpec) -> ServiceState:
+        pid = self.pid(spec) if spec.installed else None
+        return ServiceState(
+            name=spec.name,
+            pid=pid,
+            port=spec.port(self.settings),
+            running=pid is not None,
+            installed=spec.installed,
+            log_file=self.log_file(spec),
+        )
+
+    def status(self) -> list[ServiceState]:
+        return [self.state(spec) for spec in self.services]
+
+    def start(self, spec: ServiceSpec) -> tuple[int, bool]:
+        """Start one service unless it runs; returns (pid, started now)."""
+        running = self.pid(spec)
+        if running is not None:
+            return running, False
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        port = spec.port(self.settings)
+        if port is not None and _port_open(port):
+            raise ServiceStartFailed(f"{spec.name}: port {port} is already in use")
+        with self.log_file(spec).open("ab") as log:
+            process = subprocess.Popen(
+                spec.command(self.settings),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: `down` stops it and its children
+                env=os.environ.copy(),
+            )
+        self.pid_file(spec).write_text(f"{process.pid}\n")
+        self._wait_started(spec, process, port)
+        return process.pid, True
+
+    def _wait_started(self, spec: ServiceSpec, process: subprocess.Popen[bytes], port: int | None) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file(spec).unlink(missing_ok=True)
+                raise ServiceStartFailed(
+                    f"{spec.name} exited with status {process.returncode};"
+                    f" see {self.log_file(spec)}:\n{self._tail(spec)}"
+                )
+            if port is None or _port_open(port):
+                return
+            time.sleep(0.2)
+        self.stop(spec)
+        raise ServiceStartFailed(f"{spec.name} did not open port {port} within {START_TIMEOUT_S:.0f}s")
+
+    def _tail(self, spec: ServiceSpec, lines: int = 15) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_file(spec).read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, spec: ServiceSpec) -> bool:
+        """Stop one service (SIGTERM to its process group, SIGKILL after a grace period)."""
+        pid = self.pid(spec)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        self.pid_file(spec).unlink(missing_ok=True)
+        return True

@@ -1,0 +1,378 @@
+"""Unit tests of the adapter SDK's pure part: intake validation, routing, authorisation,
+event mapping, headers, redaction and the pseudonym key (no broker)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from ketenbus.adapter import IntakeItem, RecordRejected
+from ketenbus.adapter.errors import (
+    AgencyMismatch,
+    AgencyNotServed,
+    InvalidRecord,
+    MalformedRecord,
+    NotCompetent,
+    OutsideMunicipality,
+    TypeNotAllowed,
+)
+from ketenbus.adapter.events import event_id
+from ketenbus.adapter.intake import Intake, PreparedEvent
+from ketenbus.adapter.models import format_errors, parse_record
+from ketenbus.adapter.redact import BLANK, redact, scrub_text
+from ketenbus.adapter.registry import AdapterRegistry
+from ketenbus.adapter.samples import record, synthetic_bsn
+from ketenbus.codec import get_codec
+from ketenbus.pseudonyms import (
+    DEV_PSEUDONYM_KEY,
+    Pseudonymiser,
+    PseudonymKeyMissing,
+    PseudonymKeyTooShort,
+    pseudonym_key,
+)
+from ketenbus.settings import Settings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+PSEUDO = Pseudonymiser(b"unit-test-key-of-at-least-32-bytes!!")
+
+ALLOWED = {
+    "gemeente:0599": ("complaint", "inspection", "sanction", "case_action"),
+    "nla": ("complaint", "inspection", "sanction", "case_action"),
+    "politie": ("complaint", "inspection", "sanction", "case_action"),
+    "nau": (
+        "sanction",
+        "admission_revoked",
+        "admission_granted",
+        "admission_suspended",
+        "case_action",
+    ),
+}
+ALL_TYPES = (
+    "complaint",
+    "inspection",
+    "sanction",
+    "admission_revoked",
+    "admission_granted",
+    "admission_suspended",
+    "case_action",
+)
+FORBIDDEN = [(a, t) for a, types in ALLOWED.items() for t in ALL_TYPES if t not in types]
+
+
+@pytest.fixture(scope="module")
+def intake() -> Intake:
+    return Intake(AdapterRegistry.load(), PSEUDO, clock=lambda: NOW)
+
+
+def item(data: dict[str, Any] | str, line: int | None = None) -> IntakeItem:
+    raw = (data if isinstance(data, str) else json.dumps(data)).encode()
+    return IntakeItem(payload=raw, original=raw, line=line)
+
+
+def errors_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        parse_record(json.dumps(data))
+    return [str(e) for e in format_errors(caught.value)]
+
+
+def complaint(**changes: Any) -> dict[str, Any]:
+    return record("gemeente:0599", "complaint", 1) | changes
+
+
+class TestIntakeValidation:
+    """Records are validated strictly, with one message per field."""
+
+    def test_design_example_normalises(self) -> None:
+        data = {
+            "agency": "gemeente:0599",
+            "type": "complaint",
+            "ref": "MP-2026-0142",
+            "occurred_at": "2026-05-02T11:30:00+02:00",
+            "address": {
+                "postcode": "3083 ab",
+                "house_number": 12,
+                "house_letter": "a",
+                "addition": None,
+                "bag_id": None,
+                "municipality_code": "0599",
+            },
+            "landlord_kvk": "1234 5678",
+            "violations": ["OVERCROWDING", "INTIMIDATION"],
+            "anonymous": True,
+        }
+        parsed = parse_record(json.dumps(data))
+        actual = (parsed.key, parsed.occurred_at, parsed.landlord_kvk)
+        assert ("3083AB-12-A", datetime(2026, 5, 2, 9, 30, tzinfo=UTC), "12345678") == actual
+
+    def test_unknown_field_rejected(self) -> None:
+        assert ["naam: Extra inputs are not permitted"] == errors_of(complaint(naam="Jan"))
+
+    def test_unknown_address_field_rejected(self) -> None:
+        data = complaint(address={"postcode": "3083AB", "house_number": 1, "straat": "x"})
+        assert ["address.straat: Extra inputs are not permitted"] == errors_of(data)
+
+    def test_precise_messages_per_field(self) -> None:
+        data = complaint(
+            occurred_at="2026-05-02T09:30:00",
+            address={"postcode": "0123 AB", "house_number": "12"},
+            landlord_kvk="1234",
+        )
+        expected = [
+            "occurred_at: timestamp has no time zone: expected ISO 8601 with a zone"
+            " (e.g. 2026-05-02T09:30:00Z or +02:00)",
+            "address.postcode: invalid postcode '0123 AB': expected 4 digits not starting with 0"
+            " and 2 letters (e.g. 3083AB)",
+            "address.house_number: Input should be a valid integer",
+            "landlord_kvk: invalid KvK number '1234': expected exactly 8 digits",
+        ]
+        assert expected == errors_of(data)
+
+    def test_unknown_type(self) -> None:
+        assert ["type: expected one of complaint, inspection, sanction, admission_revoked,"
+                " admission_granted, admission_suspended, case_action"] == errors_of(
+            complaint(type="melding")
+        )
+
+    def test_unknown_violation_code(self) -> None:
+        assert ["violations[1]"] == [e.split(":")[0] for e in errors_of(complaint(violations=["OVERCROWDING", "X"]))]
+
+    def test_bsn_error_names_worker_not_value(self) -> None:
+        data = record("nla", "inspection", 1) | {"workers": [{"bsn": "123456789"}]}
+        assert ["workers[0].bsn: invalid BSN: fails the elfproef (check digit)"] == errors_of(data)
+
+    def test_subject_required(self) -> None:
+        data = complaint()
+        del data["address"], data["landlord_kvk"]
+        assert [
+            "(record): a complaint needs an address or a KvK number (landlord/staffing_agency/employer)"
+        ] == errors_of(data)
+
+    def test_address_needs_number_with_postcode(self) -> None:
+        expected = ["address: an address needs both postcode and house_number (or only a bag_id)"]
+        assert expected == errors_of(complaint(address={"postcode": "3083AB"}))
+
+    def test_bag_only_address_key(self) -> None:
+        parsed = parse_record(json.dumps(complaint(address={"bag_id": "0599010000012345"})))
+        assert "BAG-0599010000012345" == parsed.key
+
+    def test_strict_bool(self) -> None:
+        assert ["anonymous: Input should be a valid boolean"] == errors_of(complaint(anonymous="yes"))
+
+    def test_admission_requires_staffing_agency(self) -> None:
+        data = record("nau", "admission_revoked", 1)
+        del data["staffing_agency_kvk"]
+        assert ["staffing_agency_kvk: Field required"] == errors_of(data)
+
+    def test_case_action_requires_subject(self) -> None:
+        data = record("nla", "case_action", 1)
+        del data["address"]
+        assert [
+            "(record): a case_action needs the subject it acts on: address or target_kvk"
+        ] == errors_of(data)
+
+    def test_duplicate_violations_collapse(self) -> None:
+        parsed = parse_record(json.dumps(complaint(violations=["OVERCROWDING", "OVERCROWDING"])))
+        assert ["OVERCROWDING"] == [str(v) for v in parsed.violations]  # type: ignore[union-attr]
+
+
+class TestAuthorisation:
+    """Each agency publishes only its own types, codes it is competent for, as itself."""
+
+    @pytest.mark.parametrize(("agency", "kind"), [(a, t) for a, ts in ALLOWED.items() for t in ts])
+    def test_allowed(self, intake: Intake, agency: str, kind: str) -> None:
+        prepared = intake.prepare(item(record(agency, kind, 7)))
+        assert (agency, kind) == (prepared.record.agency, prepared.record.type)
+
+    @pytest.mark.parametrize(("agency", "kind"), FORBIDDEN)
+    def test_forbidden_type(self, intake: Intake, agency: str, kind: str) -> None:
+        with pytest.raises(TypeNotAllowed):
+            intake.prepare(item(record(agency, kind, 7)))
+
+    def test_every_municipality_code_works(self, intake: Intake) -> None:
+        refs = [intake.prepare(item(record(f"gemeente:{c:04d}", "complaint", 1))).record.agency for c in (1, 14, 1990)]
+        assert ["gemeente:0001", "gemeente:0014", "gemeente:1990"] == refs
+
+    def test_not_competent_inspection(self, intake: Intake) -> None:
+        data = record("politie", "inspection", 1) | {"violations": ["OVERCROWDING"]}
+        with pytest.raises(NotCompetent, match="not competent to establish OVERCROWDING"):
+            intake.prepare(item(data))
+
+    def test_complaint_may_allege_any_code(self, intake: Intake) -> None:
+        data = record("politie", "complaint", 1) | {"violations": ["OVERCROWDING", "UNDERPAYMENT"]}
+        assert "complaint" == intake.prepare(item(data)).record.type
+
+    def test_only_nau_revokes_admission_by_sanction(self, intake: Intake) -> None:
+        data = record("nla", "sanction", 1) | {"sanction_type": "ADMISSION_REVOKED"}
+        with pytest.raises(NotCompetent, match="may not impose ADMISSION_REVOKED"):
+            intake.prepare(item(data))
+
+    def test_municipality_outside_territory(self, intake: Intake) -> None:
+        data = record("gemeente:0599", "complaint", 1)
+        data["address"]["municipality_code"] = "0363"
+        with pytest.raises(OutsideMunicipality):
+            intake.prepare(item(data))
+
+    def test_municipality_code_filled_in(self, intake: Intake) -> None:
+        data = record("gemeente:0363", "complaint", 1)
+        data["address"]["municipality_code"] = None
+        prepared = intake.prepare(item(data))
+        assert "0363" == prepared.record.address.municipality_code  # type: ignore[union-attr]
+
+    def test_endpoint_of_other_municipality(self, intake: Intake) -> None:
+        with pytest.raises(AgencyMismatch):
+            intake.prepare(item(record("gemeente:0599", "complaint", 1)), expected_agency="gemeente:0363")
+
+    def test_unknown_agency_not_served(self, intake: Intake) -> None:
+        with pytest.raises(AgencyNotServed):
+            intake.prepare(item(record("belastingdienst", "complaint", 1)))
+
+    def test_service_serves_only_its_agency(self) -> None:
+        only_nla = Intake(AdapterRegistry.load(["nla"]), PSEUDO, clock=lambda: NOW)
+        with pytest.raises(AgencyNotServed):
+            only_nla.prepare(item(record("politie", "complaint", 1)))
+
+    def test_rejections_carry_status(self, intake: Intake) -> None:
+        statuses = []
+        for bad in ("{", json.dumps(complaint(ref="")), json.dumps(record("nla", "admission_granted", 1))):
+            with pytest.raises(RecordRejected) as caught:
+                intake.prepare(item(bad))
+            statuses.append((type(caught.value), caught.value.status))
+        assert [(MalformedRecord, 400), (InvalidRecord, 422), (TypeNotAllowed, 403)] == statuses
+
+
+class TestEventMapping:
+    """Validated records become the Avro events of schemas/, keyed and with headers."""
+
+    def prepare(self, intake: Intake, agency: str, kind: str, n: int = 3) -> PreparedEvent:
+        return intake.prepare(item(record(agency, kind, n)))
+
+    def decoded(self, prepared: PreparedEvent) -> dict[str, Any]:
+        return get_codec().decode(prepared.outgoing.value).record
+
+    def test_event_id_deterministic(self, intake: Intake) -> None:
+        first = self.prepare(intake, "nla", "complaint")
+        again = self.prepare(intake, "nla", "complaint")
+        assert (first.event_id, event_id("nla", "S-complaint-3")) == (again.event_id, first.event_id)
+
+    def test_event_id_differs_by_agency(self) -> None:
+        assert event_id("nla", "R-1") != event_id("politie", "R-1")
+
+    def test_complaint(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "gemeente:0599", "complaint")
+        event = self.decoded(prepared)
+        actual = (prepared.event_type.schema, event["violations"], event["anonymous"], event["recorded_at"])
+        assert ("nl.ketenbus.events.Complaint", ["EXCESSIVE_RENT", "OVERCROWDING"], False, NOW) == actual
+
+    def test_inspection_pseudonymises_workers(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "nla", "inspection")
+        event = self.decoded(prepared)
+        expected = sorted([PSEUDO.bsn(synthetic_bsn(6)), PSEUDO.bsn(synthetic_bsn(7))])
+        assert expected == event["worker_pseudonyms"]
+
+    def test_no_bsn_in_bytes(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "nla", "inspection")
+        raw = prepared.outgoing.value + b"".join(
+            v if isinstance(v, bytes) else v.encode() for _, v in prepared.outgoing.headers
+        )
+        assert [] == [b for b in (synthetic_bsn(6), synthetic_bsn(7)) if b.encode() in raw]
+
+    @pytest.mark.parametrize(
+        ("kind", "change"),
+        [("admission_revoked", "REVOKED"), ("admission_granted", "GRANTED"), ("admission_suspended", "SUSPENDED")],
+    )
+    def test_admission_changed(self, intake: Intake, kind: str, change: str) -> None:
+        prepared = self.prepare(intake, "nau", kind)
+        event = self.decoded(prepared)
+        actual = (prepared.event_type.schema, event["change"], prepared.outgoing.key)
+        assert ("nl.ketenbus.events.AdmissionChanged", change, event["staffing_agency_kvk"]) == actual
+
+    def test_sanction_keyed_by_target_without_address(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "politie", "sanction")
+        event = self.decoded(prepared)
+        actual = (event["sanction_type"], event["violations"], prepared.outgoing.key)
+        assert ("ADMINISTRATIVE_FINE", ["HUMAN_TRAFFICKING"], event["target_kvk"]) == actual
+
+    def test_case_action(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "gemeente:0599", "case_action")
+        event = self.decoded(prepared)
+        assert ("ACKNOWLEDGED", event["address"]["key"]) == (event["action"], prepared.outgoing.key)
+
+    def test_topic(self, intake: Intake) -> None:
+        assert "events.gemeente.0518" == self.prepare(intake, "gemeente:0518", "complaint").outgoing.topic
+
+    def test_cloudevents_headers(self, intake: Intake) -> None:
+        prepared = self.prepare(intake, "gemeente:0599", "complaint")
+        headers = dict(prepared.outgoing.headers)
+        fingerprint = get_codec().fingerprint_of("nl.ketenbus.events.Complaint").hex()
+        expected = {
+            "ce_id": prepared.event_id,
+            "ce_source": "urn:nld:oin:00000001000005990000:systeem:ketenbus-gemeente",
+            "ce_type": "nl.ketenbus.complaint.v1",
+            "ce_time": "2026-05-01T08:03:00.000Z",
+            "ce_specversion": "1.0",
+            "ce_dataschema": f"urn:avro:nl.ketenbus.events.Complaint:{fingerprint}",
+            "content-type": "application/avro",
+        }
+        assert expected == headers
+
+    def test_unlisted_municipality_oin_from_pattern(self, intake: Intake) -> None:
+        headers = dict(self.prepare(intake, "gemeente:1680", "complaint").outgoing.headers)
+        assert "urn:nld:oin:00000001000016800000:systeem:ketenbus-gemeente" == headers["ce_source"]
+
+
+class TestRedaction:
+    """Dead-lettered bytes never carry a BSN in clear."""
+
+    def test_untouched_without_bsn(self) -> None:
+        raw = json.dumps(complaint()).encode()
+        assert (raw, None) == redact(raw, PSEUDO)
+
+    def test_bsn_fields_pseudonymised(self) -> None:
+        raw = json.dumps({"workers": [{"bsn": "123456789"}], "ref": "R"}).encode()
+        value, how = redact(raw, PSEUDO)
+        expected = {"workers": [{"bsn": "pseudonym:" + PSEUDO.bsn("123456789")}], "ref": "R"}
+        assert (expected, "bsn-pseudonymised") == (json.loads(value), how)
+
+    def test_nine_digits_elsewhere_blanked(self) -> None:
+        value, how = redact(b'{"burgerservicenummer": 111222333, "note": "bsn 111222333"}', PSEUDO)
+        assert ({"burgerservicenummer": BLANK, "note": f"bsn {BLANK}"}, "9-digit-runs-blanked") == (
+            json.loads(value),
+            how,
+        )
+
+    def test_non_json_blanked(self) -> None:
+        assert (b"broken 111222333 {", "9-digit-runs-blanked") == (
+            redact(b"broken 111222333 {", PSEUDO)[0].replace(BLANK.encode(), b"111222333"),
+            redact(b"broken 111222333 {", PSEUDO)[1],
+        )
+        assert b"111222333" not in redact(b"broken 111222333 {", PSEUDO)[0]
+
+    def test_kvk_and_bag_kept(self) -> None:
+        raw = b"kvk 12345678 bag 0599010000012345"
+        assert (raw, None) == redact(raw, PSEUDO)
+
+    def test_scrub_text(self) -> None:
+        assert f"invalid KvK number '{BLANK}'" == scrub_text("invalid KvK number '111222333'")
+
+
+class TestPseudonymKey:
+    """The pseudonym key: configured, or the dev key in dev/test, else refuse to start."""
+
+    def test_dev_uses_dev_key(self) -> None:
+        assert DEV_PSEUDONYM_KEY == pseudonym_key(Settings(environment="dev", pseudonym_key=None))
+
+    def test_prod_without_key_refuses(self) -> None:
+        with pytest.raises(PseudonymKeyMissing, match="refusing to start"):
+            pseudonym_key(Settings(environment="prod", pseudonym_key=None))
+
+    def test_configured_key(self) -> None:
+        key = "x" * 40
+        assert key.encode() == pseudonym_key(Settings(environment="prod", pseudonym_key=SecretStr(key)))
+
+    def test_short_key_refused(self) -> None:
+        with pytest.raises(PseudonymKeyTooShort):
+            pseudonym_key(Settings(environment="prod", pseudonym_key=SecretStr("short")))

@@ -19,7 +19,6 @@ as JSONL; errors name the CSV column. An unknown or missing column rejects the f
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -108,7 +107,7 @@ FIELD_TO_COLUMN = {
 class _LineTap:
     """Feeds lines to csv.reader and remembers them, so a row's original text is known."""
 
-    def __init__(self, handle: io.TextIOBase) -> None:
+    def __init__(self, handle: Iterator[str]) -> None:
         self._handle = handle
         self.taken: list[str] = []
 
@@ -198,7 +197,7 @@ def read_complaint_desk_csv(path: Path) -> Iterator[IntakeItem]:
             raise UnreadableFile(f"{path}: line 1: no header row")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         header = _check_header(next(csv.reader([first], delimiter=delimiter)), path)
-        tap = _LineTap(handle)  # type: ignore[arg-type]
+        tap = _LineTap(handle)
         reader = csv.reader(tap, delimiter=delimiter)
         line = 2
         for cells in reader:

@@ -126,7 +126,7 @@ def rebuild(
     typer.echo(f"replaying the source topics (log: {log_path})")
     with log_path.open("ab") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "correlator", "worker", "-l", "warning"],
+            [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

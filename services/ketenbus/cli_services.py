@@ -24,8 +24,12 @@ EXIT_DOWN = 3
 
 
 def publish(
-    files: Annotated[list[Path], typer.Argument(help=".jsonl intake records, or .csv desk exports")],
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every record (JSON)")] = False,
+    files: Annotated[
+        list[Path], typer.Argument(help=".jsonl intake records, or .csv desk exports")
+    ],
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log every record (JSON)")
+    ] = False,
 ) -> None:
     """Publish intake records through the agency service that owns each record's agency.
 
@@ -135,7 +139,13 @@ def status(
     states = Supervisor().status()
     if as_json:
         rows = [
-            {"service": s.name, "state": s.state, "pid": s.pid, "port": s.port, "log": str(s.log_file)}
+            {
+                "service": s.name,
+                "state": s.state,
+                "pid": s.pid,
+                "port": s.port,
+                "log": str(s.log_file),
+            }
             for s in states
         ]
         typer.echo(json.dumps(rows, indent=2))

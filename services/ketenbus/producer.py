@@ -8,7 +8,7 @@ the record. `send()` returns once that report arrived (or raises `DeliveryFailed
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,43 +72,24 @@ class ReliableProducer:
         return self.send_many([record], timeout=timeout)[0]
 
     def send_many(
-        self, records: Iterable[OutgoingRecord], timeout: float = 60.0, *, raise_on_error: bool = True
+        self,
+        records: Iterable[OutgoingRecord],
+        timeout: float = 60.0,
+        *,
+        raise_on_error: bool = True,
     ) -> list[DeliveryReport]:
         """Produce records in order and wait until every one is acknowledged."""
         reports: list[DeliveryReport | None] = []
 
-        def make_callback(index: int, started: float, topic: str) -> Any:
-            def on_delivery(err: KafkaError | None, msg: Message) -> None:
-                PRODUCE_SECONDS.labels(_topic_kind(topic)).observe(time.monotonic() - started)
-                if err is not None:
-                    DELIVERY_ERRORS.labels(_topic_kind(topic), err.name()).inc()
-                reports[index] = DeliveryReport(
-                    topic=topic,
-                    partition=msg.partition() if err is None else -1,
-                    offset=msg.offset() if err is None else -1,
-                    error=err,
-                )
+        def make_callback(index: int) -> Callable[[DeliveryReport], None]:
+            def on_report(report: DeliveryReport) -> None:
+                reports[index] = report
 
-            return on_delivery
+            return on_report
 
         for record in records:
             reports.append(None)
-            kwargs: dict[str, Any] = {
-                "value": record.value,
-                "key": record.key,
-                "headers": list(record.headers),
-                "on_delivery": make_callback(len(reports) - 1, time.monotonic(), record.topic),
-            }
-            if record.partition is not None:
-                kwargs["partition"] = record.partition
-            while True:
-                try:
-                    self._producer.produce(record.topic, **kwargs)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)  # local queue full: let deliveries drain
-                except KafkaException as exc:
-                    raise DeliveryFailed(record.topic, exc.args[0]) from exc
+            self.produce(record, make_callback(len(reports) - 1))
             self._producer.poll(0)
         deadline = time.monotonic() + timeout
         while any(r is None for r in reports):
@@ -122,6 +103,46 @@ class ReliableProducer:
                 if report.error is not None:
                     raise DeliveryFailed(report.topic, report.error)
         return done
+
+    def produce(self, record: OutgoingRecord, on_report: Callable[[DeliveryReport], None]) -> None:
+        """Produce one record without waiting; `on_report` receives its delivery report in
+        whichever thread calls `poll`/`flush` next (for callers that wait asynchronously)."""
+        started = time.monotonic()
+        topic = record.topic
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            PRODUCE_SECONDS.labels(_topic_kind(topic)).observe(time.monotonic() - started)
+            if err is not None:
+                DELIVERY_ERRORS.labels(_topic_kind(topic), err.name()).inc()
+            on_report(
+                DeliveryReport(
+                    topic=topic,
+                    partition=msg.partition() if err is None else -1,
+                    offset=msg.offset() if err is None else -1,
+                    error=err,
+                )
+            )
+
+        kwargs: dict[str, Any] = {
+            "value": record.value,
+            "key": record.key,
+            "headers": list(record.headers),
+            "on_delivery": on_delivery,
+        }
+        if record.partition is not None:
+            kwargs["partition"] = record.partition
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                raise DeliveryFailed(topic, exc.args[0]) from exc
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve delivery reports (runs `produce` callbacks); returns how many were served."""
+        return int(self._producer.poll(timeout))
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for outstanding deliveries (call on shutdown)."""

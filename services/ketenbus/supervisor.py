@@ -165,7 +165,9 @@ class Supervisor:
         self._wait_started(spec, process, port)
         return process.pid, True
 
-    def _wait_started(self, spec: ServiceSpec, process: subprocess.Popen[bytes], port: int | None) -> None:
+    def _wait_started(
+        self, spec: ServiceSpec, process: subprocess.Popen[bytes], port: int | None
+    ) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -178,7 +180,9 @@ class Supervisor:
                 return
             time.sleep(0.2)
         self.stop(spec)
-        raise ServiceStartFailed(f"{spec.name} did not open port {port} within {START_TIMEOUT_S:.0f}s")
+        raise ServiceStartFailed(
+            f"{spec.name} did not open port {port} within {START_TIMEOUT_S:.0f}s"
+        )
 
     def _tail(self, spec: ServiceSpec, lines: int = 15) -> str:
         with contextlib.suppress(OSError):

@@ -151,6 +151,11 @@ class LagCollector:
         )
         self._reader = HeadReader(self.bootstrap_servers, config) if read_head_timestamps else None
 
+    @property
+    def required_groups(self) -> tuple[str, ...]:
+        """Groups that must consume every partition of their topics (the correlator's)."""
+        return tuple(self._required)
+
     def __enter__(self) -> LagCollector:
         return self
 
@@ -183,7 +188,13 @@ class LagCollector:
         drafts: list[tuple[str, str, int, list[PartitionSample]]] = []
         for group, description in descriptions.items():
             state, members, assigned = _membership(description)
-            wanted_tps = set(committed.get(group, {})) | assigned
+            # A faust worker is assigned its tables' changelogs too, but reads them only to
+            # recover and never commits there: they are not consumer lag.
+            wanted_tps = {
+                tp
+                for tp in set(committed.get(group, {})) | assigned
+                if not tp[0].endswith(_CHANGELOG_SUFFIX)
+            }
             if group in self._required:
                 wanted_tps |= set(self._required_partitions(self._required[group], topics))
             samples = []

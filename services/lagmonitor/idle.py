@@ -2,10 +2,11 @@
 
 A stream processor commits its input before its output lands in the next topic, so one
 poll with zero lag proves little: idle must hold over `confirmations` consecutive polls.
-Which groups count: every group that has members, plus the correlator group always (its
-required topics count even before it committed on them, and when it does not run at all
-while its topics hold data that is not idle). Groups without members are left alone by
-default (their lag can never shrink); name them with `groups` to wait for them anyway.
+Which groups count: every group that has members, plus the correlator's groups always
+(its ingest group and its faust app's group: their required topics count even before
+they committed on them, and when they do not run at all while those topics hold data,
+that is not idle). Other groups without members are left alone by default (their lag
+can never shrink); name them with `groups` to wait for them anyway.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ class IdleCheck:
     """One poll's verdict: which counted groups still lag."""
 
     lagging: tuple[GroupSample, ...]
-    correlator_missing: bool  # the correlator has no members while it has lag
+    #: required groups (the correlator's) with no members while they have lag
+    missing: tuple[str, ...] = ()
 
     @property
     def idle(self) -> bool:
         return not self.lagging
+
+    @property
+    def correlator_missing(self) -> bool:
+        return bool(self.missing)
 
     def describe(self) -> str:
         """`group: lag (topic/partition: lag, ...)` per lagging group, for stderr."""
@@ -42,23 +48,26 @@ def check_idle(
     sample: ClusterSample,
     *,
     correlator_group: str,
+    required_groups: Collection[str] = (),
     groups: Collection[str] | None = None,
     include_empty: bool = False,
 ) -> IdleCheck:
-    """Which groups of the sample keep it from being idle (pure)."""
+    """Which groups of the sample keep it from being idle (pure).
+
+    Counted: the named `groups` if given; else every group with members, every required
+    group (the correlator's: `correlator_group` and `required_groups`) and, with
+    `include_empty`, groups without members too.
+    """
+    required = {correlator_group, *required_groups}
     counted = [
         g
         for g in sample.groups
         if (groups is not None and g.group in groups)
-        or (groups is None and (g.members > 0 or g.group == correlator_group or include_empty))
+        or (groups is None and (g.members > 0 or g.group in required or include_empty))
     ]
     lagging = tuple(g for g in counted if g.lag > 0)
-    correlator = sample.group(correlator_group)
-    missing = correlator is not None and correlator.members == 0 and correlator.lag > 0
-    counted_names = {g.group for g in counted}
-    return IdleCheck(
-        lagging=lagging, correlator_missing=missing and correlator_group in counted_names
-    )
+    missing = tuple(g.group for g in lagging if g.group in required and g.members == 0)
+    return IdleCheck(lagging=lagging, missing=missing)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ def wait_until_idle(
             last = check_idle(
                 collector.sample(groups),
                 correlator_group=correlator_group,
+                required_groups=collector.required_groups,
                 groups=groups,
                 include_empty=include_empty,
             )
@@ -107,10 +117,8 @@ def wait_until_idle(
             if last.correlator_missing:
                 missing_since = now if missing_since is None else missing_since
                 if not hinted and now - missing_since >= CORRELATOR_HINT_AFTER:
-                    progress(
-                        f"correlator group {correlator_group!r} has no members:"
-                        " is `ketenbus up` running?"
-                    )
+                    names = ", ".join(repr(g) for g in last.missing)
+                    progress(f"correlator group {names} has no members: is `ketenbus up` running?")
                     hinted = True
             else:
                 missing_since = None

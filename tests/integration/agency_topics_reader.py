@@ -66,9 +66,7 @@ def read_range(
     consumer = _consumer(bootstrap_servers)
     messages: list[Message] = []
     try:
-        consumer.assign(
-            [TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in wanted]
-        )
+        consumer.assign([TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in wanted])
         positions = dict.fromkeys(wanted, -1)
         deadline = time.monotonic() + READ_TIMEOUT_S
         while any(positions[p] < wanted[p] - 1 for p in wanted):

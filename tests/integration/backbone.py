@@ -60,7 +60,7 @@ class Backbone:
     def start_correlator(self, **extra_env: str) -> None:
         log = (self.home / "correlator.log").open("ab")
         self.correlator = subprocess.Popen(
-            [sys.executable, "-m", "correlator", "worker", "-l", "warning"],
+            [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
             env={**self.env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,

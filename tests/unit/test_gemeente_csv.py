@@ -10,12 +10,14 @@ import pytest
 
 from gemeente.complaint_desk import read_complaint_desk_csv
 from ketenbus.adapter import MalformedRecord, UnreadableFile
+from ketenbus.adapter.errors import InvalidRecord
 from ketenbus.adapter.intake import Intake
 from ketenbus.adapter.registry import AdapterRegistry
-from ketenbus.adapter.errors import InvalidRecord
 from ketenbus.pseudonyms import Pseudonymiser
 
-HEADER = "gemeentecode;meldingnummer;datum_melding;postcode;huisnummer;huisletter;misstanden;anoniem"
+HEADER = (
+    "gemeentecode;meldingnummer;datum_melding;postcode;huisnummer;huisletter;misstanden;anoniem"
+)
 
 
 def write(tmp_path: Path, *lines: str) -> Path:
@@ -37,7 +39,9 @@ class TestComplaintDeskCsv:
     """Desk exports become complaint records; bad rows are reported by line."""
 
     def test_row_becomes_complaint(self, tmp_path: Path) -> None:
-        path = write(tmp_path, HEADER, "0599;MP-9;02-05-2026 11:30;3083 ab;12;a;overbewoning|Intimidatie;ja")
+        path = write(
+            tmp_path, HEADER, "0599;MP-9;02-05-2026 11:30;3083 ab;12;a;overbewoning|Intimidatie;ja"
+        )
         [item] = list(read_complaint_desk_csv(path))
         expected = {
             "agency": "gemeente:0599",
@@ -65,10 +69,17 @@ class TestComplaintDeskCsv:
         )
 
     def test_comma_delimiter_and_iso_time(self, tmp_path: Path) -> None:
-        path = write(tmp_path, "gemeentecode,meldingnummer,datum_melding,bag_id", "0363,A-1,2026-05-02T09:30:00Z,0363010000012345")
+        path = write(
+            tmp_path,
+            "gemeentecode,meldingnummer,datum_melding,bag_id",
+            "0363,A-1,2026-05-02T09:30:00Z,0363010000012345",
+        )
         [item] = list(read_complaint_desk_csv(path))
         record = json.loads(item.payload)
-        assert ("2026-05-02T09:30:00Z", {"bag_id": "0363010000012345", "municipality_code": "0363"}) == (
+        assert (
+            "2026-05-02T09:30:00Z",
+            {"bag_id": "0363010000012345", "municipality_code": "0363"},
+        ) == (
             record["occurred_at"],
             record["address"],
         )
@@ -103,5 +114,7 @@ class TestComplaintDeskCsv:
 
     def test_missing_required_column(self, tmp_path: Path) -> None:
         path = write(tmp_path, "gemeentecode;postcode", "0599;3083AB")
-        with pytest.raises(UnreadableFile, match="missing column\\(s\\) meldingnummer, datum_melding"):
+        with pytest.raises(
+            UnreadableFile, match="missing column\\(s\\) meldingnummer, datum_melding"
+        ):
             list(read_complaint_desk_csv(path))

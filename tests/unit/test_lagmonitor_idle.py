@@ -71,6 +71,15 @@ class TestCheckIdle:
         verdict = check_idle(sample(group(CORRELATOR, 0, members=0)), correlator_group=CORRELATOR)
         assert (True, False) == (verdict.idle, verdict.correlator_missing)
 
+    def test_every_required_group_counts_without_members(self) -> None:
+        faust_app = group("ketenbus-cases", 2, members=0, state=ABSENT_STATE)
+        verdict = check_idle(
+            sample(group(CORRELATOR, 0), faust_app),
+            correlator_group=CORRELATOR,
+            required_groups=("ketenbus-cases",),
+        )
+        assert (False, ("ketenbus-cases",)) == (verdict.idle, verdict.missing)
+
     def test_describe_lists_partitions(self) -> None:
         verdict = check_idle(sample(group("a", 3, members=0)), correlator_group="a")
         assert "a: lag 3, no members (events.nla/0: 3)" == verdict.describe()

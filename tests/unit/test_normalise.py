@@ -15,12 +15,19 @@ class TestPostcode:
 
     @pytest.mark.parametrize(
         ("raw", "expected"),
-        [("3083 ab", "3083AB"), ("3083AB", "3083AB"), (" 1012  xk ", "1012XK"), ("9999zz", "9999ZZ")],
+        [
+            ("3083 ab", "3083AB"),
+            ("3083AB", "3083AB"),
+            (" 1012  xk ", "1012XK"),
+            ("9999zz", "9999ZZ"),
+        ],
     )
     def test_normalises(self, raw: str, expected: str) -> None:
         assert expected == normalise.postcode(raw)
 
-    @pytest.mark.parametrize("raw", ["0123AB", "123AB", "3083A", "3083 A1", "30834AB", "", "ABCD12"])
+    @pytest.mark.parametrize(
+        "raw", ["0123AB", "123AB", "3083A", "3083 A1", "30834AB", "", "ABCD12"]
+    )
     def test_rejects(self, raw: str) -> None:
         with pytest.raises(InvalidValue, match="invalid postcode"):
             normalise.postcode(raw)
@@ -32,7 +39,9 @@ class TestPostcode:
 class TestHouseNumberParts:
     """House letter is one upper-case letter; additions lose spaces and hyphens."""
 
-    @pytest.mark.parametrize(("raw", "expected"), [("a", "A"), (" B ", "B"), ("", None), (None, None)])
+    @pytest.mark.parametrize(
+        ("raw", "expected"), [("a", "A"), (" B ", "B"), ("", None), (None, None)]
+    )
     def test_letter(self, raw: str | None, expected: str | None) -> None:
         assert expected == normalise.house_letter(raw)
 
@@ -74,7 +83,9 @@ class TestAddressKey:
         assert "3083AB-12-BIS" == normalise.address_key("3083AB", 12, None, "BIS")
 
     def test_bag_only(self) -> None:
-        assert "BAG-0599010000012345" == normalise.address_key(None, None, bag_id_="0599010000012345")
+        assert "BAG-0599010000012345" == normalise.address_key(
+            None, None, bag_id_="0599010000012345"
+        )
 
     def test_postcode_wins_over_bag(self) -> None:
         assert "3083AB-12" == normalise.address_key("3083AB", 12, bag_id_="0599010000012345")
@@ -147,10 +158,14 @@ class TestPseudonym:
     """Pseudonyms are keyed, stable and do not contain the identifier."""
 
     def test_stable(self) -> None:
-        assert normalise.pseudonym(b"k" * 32, "111222333") == normalise.pseudonym(b"k" * 32, "111222333")
+        assert normalise.pseudonym(b"k" * 32, "111222333") == normalise.pseudonym(
+            b"k" * 32, "111222333"
+        )
 
     def test_keyed(self) -> None:
-        assert normalise.pseudonym(b"a" * 32, "111222333") != normalise.pseudonym(b"b" * 32, "111222333")
+        assert normalise.pseudonym(b"a" * 32, "111222333") != normalise.pseudonym(
+            b"b" * 32, "111222333"
+        )
 
     def test_hides_identifier(self) -> None:
         assert "111222333" not in normalise.pseudonym(b"k" * 32, "111222333")

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,7 +49,7 @@ _BATCH_BODY = {
     "required": True,
     "content": {"application/x-ndjson": {"schema": {"type": "string", "description": "JSONL"}}},
 }
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     "400": {"description": "malformed JSON"},
     "403": {"description": "agency or event type not allowed here (dead-lettered)"},
     "413": {"description": "body too large"},
@@ -92,7 +92,7 @@ def _refusal(exc: RecordRejected) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-def _unavailable(exc: KetenbusError | KafkaException) -> JSONResponse:
+def _unavailable(exc: Exception) -> JSONResponse:
     log.error("broker_unavailable", error=str(exc))
     return JSONResponse(
         {"reason": "broker_unavailable", "message": "the broker did not acknowledge; retry"},
@@ -118,7 +118,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("service_started", service=service)
         yield
-        publisher.producer.flush()
+        publisher.close()
         log.info("service_stopped", service=service)
 
     app = FastAPI(
@@ -130,17 +130,16 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     source = f"http:{service}"
     admin = AdminClient({"bootstrap.servers": publisher.topics.settings.bootstrap_servers})
 
-    def submit(body: bytes, expected_agency: str | None) -> JSONResponse:
-        # sync on purpose: FastAPI runs it in its thread pool while we wait for the ack
+    async def submit(body: bytes, expected_agency: str | None) -> JSONResponse:
         try:
-            accepted = publisher.submit(
+            accepted = await publisher.submit_async(
                 IntakeItem(payload=body, original=body),
                 source=source,
                 expected_agency=expected_agency,
             )
         except RecordRejected as exc:
             return _refusal(exc)
-        except (DeliveryFailed, KafkaException, KetenbusError) as exc:
+        except (DeliveryFailed, KafkaException, KetenbusError, TimeoutError) as exc:
             return _unavailable(exc)
         return JSONResponse(_accepted_body(accepted), status_code=202)
 
@@ -152,7 +151,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         body = await _body(request, MAX_BODY_BYTES)
         if isinstance(body, JSONResponse):
             return body
-        return await _in_thread(submit, body, None)
+        return await submit(body, None)
 
     @app.post(
         "/agencies/{agency}/records",
@@ -165,7 +164,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         body = await _body(request, MAX_BODY_BYTES)
         if isinstance(body, JSONResponse):
             return body
-        return await _in_thread(submit, body, agency_from_slug(agency))
+        return await submit(body, agency_from_slug(agency))
 
     def submit_batch(body: bytes) -> JSONResponse:
         items = [
@@ -235,5 +234,5 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     return app
 
 
-async def _in_thread(func: Any, *args: Any) -> Any:
+async def _in_thread(func: Callable[..., Response], *args: Any) -> Response:
     return await run_in_threadpool(func, *args)

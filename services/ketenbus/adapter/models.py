@@ -234,7 +234,7 @@ class SanctionRecord(_Record):
 
 class AdmissionRecord(_Record):
     type: Literal["admission_revoked", "admission_granted", "admission_suspended"]
-    staffing_agency_kvk: str  # type: ignore[assignment]  (required here)
+    staffing_agency_kvk: str  # required here (optional elsewhere)
     reason: str | None = Field(None, max_length=500)
 
 

@@ -8,6 +8,8 @@ caller (HTTP 503 / CLI error) and the record counts as not accepted.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,10 +22,11 @@ from ketenbus.adapter.topics import TopicEnsurer
 from ketenbus.deadletter import dead_letter
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, RECORDS_ACCEPTED, RECORDS_REJECTED
-from ketenbus.producer import DeliveryReport, OutgoingRecord, ReliableProducer
+from ketenbus.producer import DeliveryFailed, DeliveryReport, OutgoingRecord, ReliableProducer
 
 log = get_logger("adapter")
 CHUNK = 500  # records per send_many: bounds memory of a large file import
+ACK_TIMEOUT_S = 75.0  # > the producer's message.timeout.ms: librdkafka reports first
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class IntakePublisher:
         self.intake = intake
         self.producer = producer
         self.topics = topics
+        self._poller: threading.Thread | None = None
+        self._stop_polling = threading.Event()
+        self._poller_lock = threading.Lock()
 
     def submit(
         self, item: IntakeItem, *, source: str, expected_agency: str | None = None
@@ -91,6 +97,57 @@ class IntakePublisher:
         self.topics.ensure_for(prepared.record.agency)
         report = self.producer.send(prepared.outgoing)
         return self._accepted(prepared, report, item.line)
+
+    async def submit_async(
+        self, item: IntakeItem, *, source: str, expected_agency: str | None = None
+    ) -> Accepted:
+        """`submit` for an event loop: many requests wait for their acks concurrently."""
+        try:
+            prepared = self.intake.prepare(item, expected_agency=expected_agency)
+        except RecordRejected as exc:
+            await asyncio.to_thread(self._dead_letter, [(item, exc)], source)
+            raise
+        agency = prepared.record.agency
+        if not self.topics.known(agency):
+            await asyncio.to_thread(self.topics.ensure_for, agency)
+        report = await self._acknowledged(prepared.outgoing)
+        if report.error is not None:
+            raise DeliveryFailed(report.topic, report.error)
+        return self._accepted(prepared, report, item.line)
+
+    async def _acknowledged(self, outgoing: OutgoingRecord) -> DeliveryReport:
+        self._ensure_poller()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[DeliveryReport] = loop.create_future()
+
+        def on_report(report: DeliveryReport) -> None:  # runs in the polling thread
+            loop.call_soon_threadsafe(_resolve, future, report)
+
+        self.producer.produce(outgoing, on_report)
+        return await asyncio.wait_for(future, ACK_TIMEOUT_S)
+
+    def _ensure_poller(self) -> None:
+        if self._poller is not None:
+            return
+        with self._poller_lock:
+            if self._poller is None:
+                self._stop_polling.clear()
+                self._poller = threading.Thread(
+                    target=self._poll, name="delivery-reports", daemon=True
+                )
+                self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop_polling.is_set():
+            self.producer.poll(0.05)
+
+    def close(self) -> None:
+        """Stop serving delivery reports and flush what is outstanding."""
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join(5)
+            self._poller = None
+        self.producer.flush()
 
     def submit_many(
         self,
@@ -199,3 +256,8 @@ class IntakePublisher:
             )
         self.producer.send_many(letters)
         return rejected
+
+
+def _resolve(future: asyncio.Future[DeliveryReport], report: DeliveryReport) -> None:
+    if not future.done():
+        future.set_result(report)

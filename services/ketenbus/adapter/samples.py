@@ -54,7 +54,11 @@ def record(agency: str, kind: str, n: int, *, prefix: str = "S") -> dict[str, An
         "ref": f"{prefix}-{kind}-{n}",
         "occurred_at": _time(n),
     }
-    codes = {"nla": ["UNDERPAYMENT"], "politie": ["HUMAN_TRAFFICKING"], "nau": ["UNADMITTED_LENDING"]}
+    codes = {
+        "nla": ["UNDERPAYMENT"],
+        "politie": ["HUMAN_TRAFFICKING"],
+        "nau": ["UNADMITTED_LENDING"],
+    }
     established = codes.get(agency, ["OVERCROWDING"])
     if kind == "complaint":
         return base | {
@@ -95,8 +99,9 @@ BAD_LINES: tuple[str, ...] = (
     ' "employer_kvk": "12345678"}',
     '{"agency": "nla", "type": "admission_revoked", "ref": "X-2",'
     ' "occurred_at": "2026-05-02T09:30:00Z", "staffing_agency_kvk": "12345678"}',
-    '{"agency": "politie", "type": "inspection", "ref": "X-3", "occurred_at": "2026-05-02T09:30:00Z",'
-    ' "employer_kvk": "12345678", "workers": [{"bsn": "123456789"}]}',
+    '{"agency": "politie", "type": "inspection", "ref": "X-3",'
+    ' "occurred_at": "2026-05-02T09:30:00Z", "employer_kvk": "12345678",'
+    ' "workers": [{"bsn": "123456789"}]}',
 )
 
 

@@ -22,9 +22,16 @@ class TopicEnsurer:
         self.settings = settings or get_settings()
         self._deadletter_ok = False
         self._lock = threading.Lock()
+        self._known: set[str] = set()
+
+    def known(self, agency: str) -> bool:
+        """Whether the agency's topics were ensured already (no I/O needed)."""
+        return agency in self._known
 
     def ensure_for(self, agency: str) -> None:
-        ensure_agency_topics(agency, settings=self.settings)  # cached after the first call
+        if agency not in self._known:
+            ensure_agency_topics(agency, settings=self.settings)
+            self._known.add(agency)
 
     def ensure_deadletter(self) -> None:
         if self._deadletter_ok:

@@ -1,0 +1,40 @@
+"""`ketenbus bench …`: throughput benchmarks (not tests; figures go to the README).
+
+The `bench` sub-app lives here; each benchmark adds one command (`intake` here, the
+correlator's `correlate` later) whose implementation lives with its capability.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ketenbus.errors import KetenbusError
+
+bench_app = typer.Typer(help="Throughput benchmarks against the configured broker.")
+
+
+@bench_app.command("intake")
+def intake(
+    records: Annotated[int, typer.Option("--records", "-n", min=1, help="records per path")] = 5000,
+    clients: Annotated[
+        int, typer.Option("--clients", "-c", min=1, help="concurrent HTTP clients")
+    ] = 4,
+) -> None:
+    """Records/s through the HTTP intake API and through file import (acks=all)."""
+    from ketenbus.adapter.bench import run_intake_bench
+    from ketenbus.logging import configure_logging
+
+    configure_logging("WARNING")
+    try:
+        figures = run_intake_bench(records, clients)
+    except KetenbusError as exc:
+        typer.echo(f"ketenbus bench intake: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for figure in figures:
+        typer.echo(str(figure))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")

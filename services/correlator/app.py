@@ -243,11 +243,18 @@ async def organisation_agent(stream: faust.StreamT) -> None:
 _ingest: Ingest | None = None
 
 
-@app.task
-async def start_ingest() -> None:
-    global _ingest
-    _ingest = Ingest(settings)
-    _ingest.start()
+@app.service
+class IngestService(faust.Service):
+    """Runs the ingest stage beside the agents; stopping it leaves its consumer group."""
+
+    async def on_start(self) -> None:
+        global _ingest
+        _ingest = Ingest(settings)
+        await asyncio.to_thread(_ingest.start)
+
+    async def on_stop(self) -> None:
+        if _ingest is not None:
+            await asyncio.to_thread(_ingest.stop)
 
 
 @app.page("/metrics")

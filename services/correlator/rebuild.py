@@ -12,11 +12,12 @@ import shutil
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX
 from ketenbus.settings import Settings
+from ketenbus.topics_admin import apply_topics, load_topics
 
 Progress = Callable[[str], None]
 
@@ -28,6 +29,19 @@ class RebuildFailed(RuntimeError):
 def internal_topics(admin: AdminClient, settings: Settings) -> list[str]:
     prefix = f"{settings.correlator_app_id}-"
     return sorted(t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix))
+
+
+def _delete_topics(admin: AdminClient, topics: list[str], progress: Progress) -> None:
+    if not topics:
+        return
+    for topic, future in admin.delete_topics(topics).items():
+        future.result()
+        progress(f"deleted topic {topic}")
+    deadline = time.monotonic() + 60
+    while set(topics) & set(admin.list_topics(timeout=10).topics):
+        if time.monotonic() > deadline:
+            raise RebuildFailed(f"topics still present after deletion: {topics}")
+        time.sleep(0.5)
 
 
 def _truncate(admin: AdminClient, topics: list[str]) -> None:
@@ -44,35 +58,46 @@ def _truncate(admin: AdminClient, topics: list[str]) -> None:
             future.result()
 
 
+def _delete_group(admin: AdminClient, group: str, progress: Progress) -> None:
+    """Delete a consumer group; a member that died without leaving expires within its
+    session timeout (45 s by default), so a non-empty group is retried that long."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            admin.delete_consumer_groups([group])[group].result()
+            progress(f"deleted consumer group {group}")
+            return
+        except KafkaException as exc:
+            code = exc.args[0].code()
+            if code == KafkaError.GROUP_ID_NOT_FOUND:
+                return
+            if code != KafkaError.NON_EMPTY_GROUP or time.monotonic() > deadline:
+                raise RebuildFailed(
+                    f"cannot delete group {group}: {exc} (is a correlator still running?)"
+                ) from exc
+            time.sleep(2)
+
+
 def reset(
     admin: AdminClient, settings: Settings, *, notifications: bool, progress: Progress
 ) -> None:
-    groups = [settings.correlator_group, settings.correlator_app_id]
-    for group, future in admin.delete_consumer_groups(groups).items():
-        try:
-            future.result()
-            progress(f"deleted consumer group {group}")
-        except KafkaException as exc:
-            if "GROUP_ID_NOT_FOUND" not in str(exc):
-                raise RebuildFailed(
-                    f"cannot delete group {group}: {exc} (is a correlator running?)"
-                ) from exc
-    internal = internal_topics(admin, settings)
-    if internal:
-        for topic, future in admin.delete_topics(internal).items():
-            future.result()
-            progress(f"deleted topic {topic}")
-        deadline = time.monotonic() + 60
-        while internal_topics(admin, settings) and time.monotonic() < deadline:
-            time.sleep(0.5)
+    for group in (settings.correlator_group, settings.correlator_app_id):
+        _delete_group(admin, group, progress)
+    _delete_topics(admin, internal_topics(admin, settings), progress)
     store = settings.home / "correlator"
     if store.exists():
         shutil.rmtree(store)
         progress(f"deleted table store {store}")
-    truncated = [CASES_TOPIC]
+    # cases.events is compacted and Kafka refuses to delete records of a compacted topic:
+    # it is deleted and created again from topics.yaml.
+    _delete_topics(admin, [CASES_TOPIC], progress)
+    report, _ = apply_topics(admin, load_topics(settings.topics_file))
+    if report.errors:
+        raise RebuildFailed("topics apply: " + "; ".join(report.errors))
+    progress(f"recreated {CASES_TOPIC}")
     if notifications:
-        truncated += [
+        truncated = sorted(
             t for t in admin.list_topics(timeout=10).topics if t.startswith(NOTIFICATION_PREFIX)
-        ]
-    _truncate(admin, truncated)
-    progress(f"truncated {', '.join(truncated)}")
+        )
+        _truncate(admin, truncated)
+        progress(f"truncated {', '.join(truncated)}")

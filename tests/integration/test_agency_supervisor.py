@@ -81,3 +81,19 @@ class TestStatusCommand:
             rows["politie"],
             rows["nau"],
         )
+
+
+class TestPseudonymKeyAtStart:
+    """Outside dev/test an agency service refuses to start without a pseudonym key."""
+
+    def test_prod_without_key(self, bootstrap_servers: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "KETENBUS_PSEUDONYM_KEY"}
+        env |= {"KETENBUS_ENVIRONMENT": "prod", "KETENBUS_BOOTSTRAP_SERVERS": bootstrap_servers}
+        result = subprocess.run(
+            [sys.executable, "-m", "nla", "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert (2, True) == (result.returncode, "refusing to start" in result.stderr)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import uvicorn
 
 from ketenbus.adapter.app import create_app
 from ketenbus.adapter.runtime import build_publisher
+from ketenbus.errors import KetenbusError
 from ketenbus.logging import configure_logging
 from ketenbus.settings import get_settings
 
@@ -22,5 +24,10 @@ def main(service: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=default_port, required=default_port is None)
     args = parser.parse_args(argv)
     configure_logging(settings.log_level)
-    app = create_app(build_publisher([service], settings=settings), service=service)
+    try:
+        publisher = build_publisher([service], settings=settings)
+    except KetenbusError as exc:  # e.g. no pseudonym key outside dev/test: refuse to start
+        print(f"{service}: not started: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = create_app(publisher, service=service)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from gemeente.complaint_desk import read_complaint_desk_csv
-from ketenbus.adapter import AgencyAdapter, AnyRecord, FileReader, OutsideMunicipality
+from ketenbus.adapter import AgencyAdapter, AnyRecord, FileReader
 from ketenbus.agencies import is_gemeente
 
 
@@ -28,17 +28,5 @@ class GemeenteAdapter(AgencyAdapter):
             return record
         filled = address.model_copy(update={"municipality_code": _cbs(record.agency)})
         return record.model_copy(update={"address": filled})
-
-    def check(self, record: AnyRecord) -> None:
-        """A municipality acts on addresses in its own territory only."""
-        address = record.address
-        if address is not None and address.municipality_code != _cbs(record.agency):
-            raise OutsideMunicipality(
-                f"address.municipality_code {address.municipality_code} is not the"
-                f" municipality of agency {record.agency}",
-                agency=record.agency,
-                type=record.type,
-            )
-
 
 ADAPTER = GemeenteAdapter()

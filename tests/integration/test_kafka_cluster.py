@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from ketenbus.kafka_local import LocalCluster, free_port_block
 from ketenbus.producer import OutgoingRecord, ReliableProducer

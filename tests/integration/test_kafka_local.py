@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ there
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
 
 from ketenbus.kafka_local import (
     LocalBroker,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from ketenbus.adapter.errors import NotCompetent, RecordRejected, TypeNotAllowed
-from ketenbus.adapter.models import AnyRecord, InspectionRecord, SanctionRecord
-from ketenbus.domain import is_competent, may_impose
+from ketenbus.adapter.models import AnyRecord, SanctionRecord
+from ketenbus.domain import may_impose
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,11 @@ class AgencyAdapter:
         """Agency-specific refusals beyond the common ones; raise a `RecordRejected`."""
 
     def authorise(self, record: AnyRecord) -> None:
-        """Refuse what this agency may not publish: foreign types, codes outside competence.
+        """Refuse what this agency may not publish: foreign event or sanction types.
 
-        Complaints may allege any code (a desk takes every complaint); inspections and
-        sanctions establish codes, which only a competent agency can do.
+        Violation codes are not checked against competence: joint inspections establish
+        codes for each other (DESIGN.md: inspections by gemeente, nla, politie jointly),
+        and competence decides who is notified, not who may report.
         """
         if record.type not in self.allowed_types:
             raise TypeNotAllowed(
@@ -76,15 +77,6 @@ class AgencyAdapter:
                 agency=record.agency,
                 type=record.type,
             )
-        if isinstance(record, InspectionRecord | SanctionRecord):
-            foreign = [str(v) for v in record.violations if not is_competent(record.agency, v)]
-            if foreign:
-                raise NotCompetent(
-                    f"agency {record.agency} is not competent to establish"
-                    f" {', '.join(foreign)} (see DESIGN.md violation codes)",
-                    agency=record.agency,
-                    type=record.type,
-                )
         if isinstance(record, SanctionRecord) and not may_impose(
             record.agency, str(record.sanction_type)
         ):

@@ -71,6 +71,8 @@ app = faust.App(
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
     datadir=str(settings.home / "correlator"),
+    # Topics created after the worker subscribed are noticed within this time.
+    consumer_metadata_max_age_ms=15000,
 )
 
 

@@ -41,6 +41,28 @@ def inbox_topic(settings: Settings, inbox: str) -> str:
     return f"{settings.correlator_app_id}-{inbox}-inbox"
 
 
+def create_inboxes(settings: Settings) -> None:
+    """The inbox topics exist before the faust worker subscribes to them (idempotent):
+    a worker that subscribes to a missing topic would not see it for minutes."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    brokers = len(admin.list_topics(timeout=10).brokers)
+    topics = [
+        NewTopic(
+            inbox_topic(settings, inbox),
+            num_partitions=settings.correlator_partitions,
+            replication_factor=min(3, brokers),
+        )
+        for inbox in (DWELLING, ORGANISATION)
+    ]
+    for topic, future in admin.create_topics(topics).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        log.info("inbox_ready", topic=topic)
+
+
 class Ingest:
     """decode -> route -> produce -> commit, in a background thread of the worker."""
 
@@ -76,28 +98,7 @@ class Ingest:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def create_inboxes(self) -> None:
-        """The inbox topics exist before the first batch is routed to them (idempotent)."""
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
-        brokers = len(admin.list_topics(timeout=10).brokers)
-        topics = [
-            NewTopic(
-                inbox_topic(self.settings, inbox),
-                num_partitions=self.settings.correlator_partitions,
-                replication_factor=min(3, brokers),
-            )
-            for inbox in (DWELLING, ORGANISATION)
-        ]
-        for topic, future in admin.create_topics(topics).items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
-            log.info("inbox_ready", topic=topic)
-
     def start(self) -> None:
-        self.create_inboxes()
         self._thread = threading.Thread(target=self.run, name="correlator-ingest", daemon=True)
         self._thread.start()
 

@@ -1,0 +1,104 @@
+"""The correlator under faults: arrival order and a SIGKILL mid-stream do not change the
+final cases (rule 8), and no party misses the notification of a case's final state."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backbone import Backbone, public
+from rule_scenario import SCENARIO
+
+from correlator.synthetic import synthetic_records
+
+pytestmark = pytest.mark.broker
+
+RECORDS = SCENARIO + synthetic_records(400, seed=11)
+Cases = dict[str, dict[str, Any]]
+
+
+def run(
+    home: Path, batches: list[list[dict[str, Any]]], *, kill_after_first: bool = False
+) -> tuple[Backbone, Cases]:
+    backbone = Backbone(home).start()
+    for number, batch in enumerate(batches):
+        backbone.publish(batch)
+        if kill_after_first and number == 0:
+            time.sleep(1.5)  # mid-stream: the correlator is busy with the first batch
+            backbone.stop_correlator(signal.SIGKILL)
+            backbone.start_correlator()
+    backbone.wait_idle()
+    return backbone, backbone.cases()
+
+
+def final_notifications(backbone: Backbone, cases: Cases) -> set[tuple[str, str]]:
+    """(agency, case_event_id) of every notification carrying a case's final state."""
+    finals = {case["case_event_id"] for case in cases.values()}
+    agencies = {agency for case in cases.values() for agency in case["notified"]}
+    return {
+        (agency, note["case_event_id"])
+        for agency in agencies
+        for note in backbone.notifications(agency)
+        if note["case_event_id"] in finals
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Cases, set[tuple[str, str]]]]:
+    backbone, cases = run(Path(tmp_path_factory.mktemp("in-order")), [RECORDS])
+    try:
+        yield cases, final_notifications(backbone, cases)
+    finally:
+        backbone.stop()
+
+
+class TestReference:
+    """The in-order run is the yardstick; it must be a real one."""
+
+    def test_every_party_of_every_case_has_its_final_state(
+        self, reference: tuple[Cases, set[tuple[str, str]]]
+    ) -> None:
+        cases, finals = reference
+        expected = {
+            (agency, c["case_event_id"]) for c in cases.values() for agency in c["notified"]
+        }
+        assert (True, expected) == (len(expected) > 50, finals)
+
+
+class TestShuffledOrder:
+    """Publishing the same records in another order, in pieces, gives the same cases."""
+
+    def test_same_final_cases(
+        self, reference: tuple[Cases, set[tuple[str, str]]], tmp_path: Path
+    ) -> None:
+        shuffled = RECORDS[:]
+        random.Random(3).shuffle(shuffled)
+        backbone, cases = run(tmp_path, [shuffled[:150], shuffled[150:]])
+        try:
+            expected = {key: public(case) for key, case in reference[0].items()}
+            assert expected == {key: public(case) for key, case in cases.items()}
+        finally:
+            backbone.stop()
+
+
+class TestKilledMidStream:
+    """A correlator killed with SIGKILL and restarted reaches the same cases, and every
+    party still receives each case's final state."""
+
+    def test_same_cases_and_no_missed_notification(
+        self, reference: tuple[Cases, set[tuple[str, str]]], tmp_path: Path
+    ) -> None:
+        backbone, cases = run(tmp_path, [RECORDS[:300], RECORDS[300:]], kill_after_first=True)
+        try:
+            expected = {key: public(case) for key, case in reference[0].items()}
+            actual = {key: public(case) for key, case in cases.items()}
+            assert (expected, reference[1]) == (actual, final_notifications(backbone, cases))
+        finally:
+            backbone.stop()

@@ -20,6 +20,7 @@ import faust
 from prometheus_client import generate_latest
 
 from correlator.domain import dwelling, organisation
+from correlator.domain.case import stall_due_at
 from correlator.domain.events import ClockTick
 from correlator.domain.handlers import (
     DWELLING,
@@ -176,28 +177,30 @@ async def _handle(inbox: str, key: str, message: Any, partition: int, clock: int
     aggregate = load(stored["state"]) if stored else None
     handled = handler(aggregate, key, message, clock)
     await _emit(handled, clock)
-    if handled.aggregate != aggregate:
-        status = handled.change.view.status if handled.change else (stored or {}).get("status")
-        table[key] = {
-            "partition": partition,
-            "status": status,
-            "state": handled.aggregate.to_json(),
-        }
-    elif handled.change is not None:
-        table[key] = {**stored, "status": handled.change.view.status}
+    if handled.aggregate == aggregate and handled.change is None:
+        return
+    stall_due = stored.get("stall_due") if stored else None
+    if handled.change is not None:
+        stall_due = stall_due_at(handled.change.view)
+    table[key] = {
+        "partition": partition,
+        "stall_due": stall_due,
+        "state": handled.aggregate.to_json(),
+    }
 
 
 async def _on_tick(inbox: str, partition: int, clock: int) -> None:
-    """Re-evaluate the open cases of this partition under the new clock (rule 6)."""
+    """Revisit this partition's open cases whose stall time has come (rule 6)."""
     table = _AGGREGATES[inbox][0]
-    keys = [
+    due = [
         key
         for key, value in list(table.items())
         if value
         and value.get("partition") == partition
-        and value.get("status") in ("open", "stalled")
+        and value.get("stall_due") is not None
+        and value["stall_due"] < clock
     ]
-    for key in keys:
+    for key in due:
         await _handle(inbox, key, None, partition, clock)
 
 

@@ -29,6 +29,11 @@ from ketenbus.settings import Settings
 log = get_logger("correlator.ingest")
 
 
+#: While events stream in, the clock is broadcast at most once per hour of event time;
+#: once the stream pauses, the exact clock is sent. Stalling is a matter of 30 days.
+TICK_EVERY_MS = 3600 * 1000
+
+
 class IngestError(RuntimeError):
     """The inboxes did not acknowledge a batch; its offsets stay uncommitted."""
 
@@ -70,6 +75,7 @@ class Ingest:
         self.settings = settings
         self.codec = get_codec()
         self.clock = 0
+        self._ticked = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._errors: list[KafkaError] = []
@@ -140,14 +146,35 @@ class Ingest:
             EVENTS_CORRELATED.labels(event.type).inc()
             latest = max(latest, event.occurred_at)
             self._send(route(event))
-        if latest > self.clock:
-            self.clock = latest
-            self._broadcast(ClockTick(latest))
+        self.clock = latest
+        if self.clock >= self._ticked + TICK_EVERY_MS:
+            self._tick()
+        self._flush()
+        if self._ticked >= self.clock:
+            # Offsets are committed only once the clock they carry has reached every
+            # partition: after a crash the uncommitted events are routed again (no-ops)
+            # and their clock is sent then.
+            self._commit()
+
+    def _catch_up(self) -> None:
+        """The stream paused: send the exact clock and commit what it covers."""
+        if self.clock > self._ticked:
+            self._tick()
+            self._flush()
+            self._commit()
+
+    def _commit(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                raise
+
+    def _flush(self) -> None:
         self.producer.flush(30)
         if self._errors:
             errors, self._errors = self._errors, []
             raise IngestError(f"{len(errors)} inbox deliveries failed: {errors[0]}")
-        self.consumer.commit(asynchronous=False)
 
     def _decode(self, message: Message) -> SourceEvent | None:
         try:
@@ -196,10 +223,13 @@ class Ingest:
             )
             self.producer.poll(0)
 
-    def _broadcast(self, tick: ClockTick) -> None:
+    def _tick(self) -> None:
+        """Send the clock to every partition of both inboxes."""
+        tick = ClockTick(self.clock)
         for inbox in (DWELLING, ORGANISATION):
             for partition in range(self.settings.correlator_partitions):
                 self._send([Outgoing(inbox, "__clock__", tick)], partition=partition)
+        self._ticked = self.clock
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:

@@ -36,5 +36,24 @@ def intake(
         typer.echo(str(figure))
 
 
+@bench_app.command("correlate")
+def correlate(
+    events: Annotated[int, typer.Option("--events", "-n", min=10, help="synthetic events")] = 5000,
+    rate: Annotated[float, typer.Option(help="offered events/s for the latency run")] = 50.0,
+    seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
+) -> None:
+    """Correlator events/s until idle, end-to-end latency p50/p99, and the raw ceiling.
+
+    Runs on a throwaway broker and correlator of its own (a few hundred MB, stopped after).
+    """
+    from correlator.bench import run_correlate_bench
+    from ketenbus.logging import configure_logging
+
+    configure_logging("WARNING")
+    figures = run_correlate_bench(events, rate, seconds, progress=lambda m: typer.echo(m, err=True))
+    for line in figures.lines():
+        typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backbone import Backbone, public
 from rule_scenario import SCENARIO
 
 from correlator.synthetic import synthetic_records
+from ketenbus.sandbox import Backbone, public
 
 pytestmark = pytest.mark.broker
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backbone import Backbone, public
 from rule_scenario import (
     R1_AGENCIES,
     R1_ESTABLISHED,
@@ -31,6 +30,7 @@ from rule_scenario import (
 
 from correlator.projection import read_topic
 from ketenbus.agencies import CASES_TOPIC
+from ketenbus.sandbox import Backbone, public
 
 pytestmark = pytest.mark.broker
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from correlator.domain.rules import STALL_AFTER_MS
+
 #: Fields of a view that make up "the case": a change in any of them is a case change.
 PUBLIC_FIELDS = (
     "status",
@@ -61,6 +63,17 @@ class CaseView:
             default=list,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def stall_due_at(view: CaseView | None) -> int | None:
+    """When an open case becomes stalled if nothing happens (rule 6); None if it cannot.
+
+    Only this can change a case without an event, so a clock tick need only revisit the
+    cases whose time has come.
+    """
+    if view is None or view.status != "open" or view.last_step_at is None:
+        return None
+    return view.last_step_at + STALL_AFTER_MS
 
 
 def _set_changes(name: str, before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:

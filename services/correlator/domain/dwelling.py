@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property, singledispatch
 from datetime import UTC, datetime
-from functools import singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -46,9 +46,13 @@ class DwellingCase:
     def case_id(self) -> str:
         return f"dwelling:{self.key}"
 
-    @property
+    @cached_property
     def organisations(self) -> frozenset[str]:
         return frozenset(kvk for event in self.events.values() for kvk in event.kvks)
+
+    @cached_property
+    def timeline(self) -> list[_Item]:
+        return _timeline(self)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,7 +185,7 @@ def view(case: DwellingCase, clock: int) -> CaseView:
     status, opened_at, closed_at, ever_open = "signal", None, None, False
     reason = "rule 1: not (yet) corroborated: a signal"
     steps: list[int] = []
-    for item in _timeline(case):
+    for item in case.timeline:
         agencies.add(item.agency)
         if item.closes:
             status, closed_at = "closed", item.at
@@ -205,7 +209,7 @@ def view(case: DwellingCase, clock: int) -> CaseView:
     now = max([clock, *(e.occurred_at for e in case.events.values())])
     if status == "open" and last_step is not None and now - last_step > STALL_AFTER_MS:
         status = "stalled"
-        reason = f"rule 6: no step since {iso(last_step)} (clock {iso(now)})"
+        reason = f"rule 6: stalled: no step for more than 30 days since {iso(last_step)}"
 
     gemeente = gemeente_of(case)
     parties = agencies | competent_agencies(codes, gemeente) | ({gemeente} if gemeente else set())
@@ -293,8 +297,8 @@ def _explain(
 
 def summary(case: DwellingCase) -> DwellingSummary:
     """What the dwelling's organisations need to know of it (rule 3)."""
-    established_at = [item.at for item in _timeline(case) if item.establishes and item.codes]
-    established = set().union(*(i.codes for i in _timeline(case) if i.establishes))
+    established_at = [item.at for item in case.timeline if item.establishes and item.codes]
+    established = set().union(*(i.codes for i in case.timeline if i.establishes))
     return DwellingSummary(
         key=case.key,
         established=frozenset(established),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from correlator.domain import dwelling, organisation
-from correlator.domain.case import CaseChange, CaseView, decide_change
+from correlator.domain.case import CaseChange, CaseView, decide_change, stall_due_at
 from correlator.domain.events import DwellingSummary, OrganisationFacts, SourceEvent
 
 DWELLING = "dwelling"
@@ -91,6 +91,8 @@ class Simulation:
     organisations: dict[str, organisation.OrganisationProfile]
     changes: list[CaseChange]
     clock: int
+    #: (inbox, key) -> when that case stalls unless something happens (as the app stores it)
+    stall_due: dict[tuple[str, str], int]
 
     def views(self) -> dict[str, CaseView]:
         found: dict[str, CaseView] = {}
@@ -103,31 +105,39 @@ class Simulation:
                 found[org_view.case_id] = org_view
         return found
 
+    def deliver(self, out: Outgoing) -> Handled:
+        if out.inbox == DWELLING:
+            handled = handle_dwelling(self.dwellings.get(out.key), out.key, out.message, self.clock)
+            self.dwellings[out.key] = handled.aggregate
+        else:
+            handled = handle_organisation(
+                self.organisations.get(out.key), out.key, out.message, self.clock
+            )
+            self.organisations[out.key] = handled.aggregate
+        if handled.change is not None:
+            self.changes.append(handled.change)
+            due = stall_due_at(handled.change.view)
+            if due is None:
+                self.stall_due.pop((out.inbox, out.key), None)
+            else:
+                self.stall_due[(out.inbox, out.key)] = due
+        return handled
+
 
 def simulate(events: Iterable[SourceEvent]) -> Simulation:
     """Feed events one by one (with the clock advancing as they arrive) to a fixpoint."""
-    sim = Simulation({}, {}, [], 0)
+    sim = Simulation({}, {}, [], 0, {})
     for event in events:
         sim.clock = max(sim.clock, event.occurred_at)
         queue: deque[Outgoing] = deque(route(event))
-        # A clock tick reaches every aggregate, as the ticks do on every partition.
-        queue.extend(Outgoing(DWELLING, k, None) for k in list(sim.dwellings))
-        queue.extend(Outgoing(ORGANISATION, k, None) for k in list(sim.organisations))
+        # A clock tick revisits the cases whose stall time has come, as the app does.
+        queue.extend(
+            Outgoing(inbox, key, None)
+            for (inbox, key), due in sim.stall_due.items()
+            if due < sim.clock
+        )
         while queue:
-            out = queue.popleft()
-            if out.inbox == DWELLING:
-                handled = handle_dwelling(
-                    sim.dwellings.get(out.key), out.key, out.message, sim.clock
-                )
-                sim.dwellings[out.key] = handled.aggregate
-            else:
-                handled = handle_organisation(
-                    sim.organisations.get(out.key), out.key, out.message, sim.clock
-                )
-                sim.organisations[out.key] = handled.aggregate
-            if handled.change is not None:
-                sim.changes.append(handled.change)
-            queue.extend(handled.outgoing)
+            queue.extend(sim.deliver(queue.popleft()).outgoing)
     return sim
 
 

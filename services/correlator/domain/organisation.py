@@ -163,7 +163,7 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     recidive = organisation_facts.recidive_sanctions
     lead = _lead(qualifying)
     reason = (
-        f"rule 6: no step since {iso(last_step)} (clock {iso(now)})"
+        f"rule 6: stalled: no step for more than 30 days since {iso(last_step)}"
         if stalled
         else f"rule 3: {len(qualifying)} linked dwellings hold an established violation"
     )

@@ -1,8 +1,8 @@
-"""A whole backbone of its own for end-to-end tests: a fresh embedded broker, the topics
-of topics.yaml and a correlator worker, driven through the public `ketenbus` CLI.
+"""A throwaway backbone: a fresh embedded broker, the topics of topics.yaml and a
+correlator worker, driven through the public `ketenbus` CLI.
 
-Correlation depends on the backbone's global clock (rule 6), so tests that assert on
-cases get a broker nobody else publishes to.
+End-to-end tests and `ketenbus bench correlate` use it: correlation depends on the
+backbone's global clock (rule 6), so they need a broker nobody else publishes to.
 """
 
 from __future__ import annotations

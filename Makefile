@@ -42,6 +42,7 @@ test: install
 	}; \
 	if $(BIN)/ketenbus kafka status >/dev/null 2>&1; then keep=1; else keep=0; fi; \
 	if [ "$$keep" -eq 0 ]; then trap '$(BIN)/ketenbus kafka down' EXIT; fi; \
+	$(BIN)/ketenbus schemas check >/dev/null; \
 	$(BIN)/ketenbus kafka up; \
 	unit=0; integration=0; \
 	run_pytest tests/unit || unit=$$?; \

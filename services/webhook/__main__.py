@@ -1,0 +1,5 @@
+"""`python -m webhook`: run the webhook bridge service."""
+
+from webhook.service import main
+
+main()

@@ -270,3 +270,27 @@ class TestRule8Idempotence:
         once = simulate([complaint, inspection])
         twice = simulate([complaint, inspection, inspection, complaint])
         assert (once.views(), len(once.changes)) == (twice.views(), len(twice.changes))
+
+
+class TestExplanationOnlyChanges:
+    """A change of the explanation alone is logged but notifies nobody."""
+
+    def test_another_code_at_a_qualifying_dwelling(self) -> None:
+        one = event(
+            "inspection", "gemeente:0599", "INS-1", violations=("OVERCROWDING",), landlord=LANDLORD
+        )
+        two = event(
+            "inspection",
+            "gemeente:0599",
+            "INS-2",
+            4,
+            dwelling=OTHER,
+            violations=("UNSAFE_DWELLING",),
+            landlord=LANDLORD,
+        )
+        three = event(
+            "inspection", "gemeente:0599", "INS-3", 5, dwelling=OTHER, violations=("OVERCROWDING",)
+        )
+        sim = simulate([one, two, three])
+        org = [c for c in sim.changes if c.view.kind == "organisation"]
+        assert [(), ("explanation",)] == [() if c.notifications else c.changes for c in org]

@@ -128,7 +128,7 @@ def decide_change(before: CaseView | None, after: CaseView | None) -> CaseChange
     """The case change from `before` to `after`, or None when nothing public changed.
 
     Every change goes to the case log; once the case is notifiable every party in
-    `after.notified` receives one notification per change.
+    `after.notified` receives one notification per change of the case itself.
     """
     if after is None:
         return None
@@ -136,6 +136,9 @@ def decide_change(before: CaseView | None, after: CaseView | None) -> CaseChange
     if not changes:
         return None
     event_id = after.case_event_id
+    # A refined explanation (e.g. another established code at a dwelling of an
+    # organisation case) is logged, but parties hear of changes to the case itself.
+    told = after.notified if changes != ["explanation"] else ()
     notifications = tuple(
         Notification(
             notification_id=hashlib.sha256(f"{event_id}/{recipient}".encode()).hexdigest()[:32],
@@ -143,7 +146,7 @@ def decide_change(before: CaseView | None, after: CaseView | None) -> CaseChange
             view=after,
             changes=tuple(changes),
         )
-        for recipient in after.notified
+        for recipient in told
     )
     return CaseChange(
         view=after,

@@ -97,6 +97,11 @@ _table_options: dict[str, Any] = (
 )
 
 
+#: Messages an agent step takes at once: one broker round trip per batch, not per message.
+BATCH_SIZE = 200
+BATCH_WITHIN_S = 0.05
+
+
 def _table(name: str) -> faust.TableT:
     return app.Table(
         name,
@@ -126,100 +131,132 @@ def _notification_topic(recipient: str) -> faust.TopicT:
     return app.topic(notification_topic(recipient), key_serializer="raw", value_serializer="raw")
 
 
-async def _emit(handled: Handled, clock: int) -> None:
-    """Send every output of one handled message and wait until the broker has them all."""
-    pending: list[Awaitable[Any]] = []
-    change = handled.change
-    if change is not None:
-        view = change.view
-        record = case_event_record(change, clock)
-        pending.append(
-            await cases_topic.send(
-                key=view.case_id.encode(), value=codec.encode(CASE_EVENT_SCHEMA, record)
+class Batch:
+    """One batch of an inbox: aggregates loaded once, outputs pending, writes deferred.
+
+    Every output of the batch is produced and acknowledged before any aggregate of the
+    batch is written to its table, so a crash in between replays the batch and re-sends
+    the same outputs (same ids) instead of losing them.
+    """
+
+    def __init__(self, inbox: str) -> None:
+        self.inbox = inbox
+        self.table, self.load, self.handler = _AGGREGATES[inbox]
+        self.pending: list[Awaitable[Any]] = []
+        self.rows: dict[str, dict[str, Any]] = {}  # written at the end
+        self.loaded: dict[str, Any] = {}
+
+    def _row(self, key: str) -> dict[str, Any] | None:
+        return self.rows.get(key) or self.table.get(key)
+
+    def _aggregate(self, key: str) -> Any:
+        if key not in self.loaded:
+            row = self._row(key)
+            self.loaded[key] = self.load(row["state"]) if row else None
+        return self.loaded[key]
+
+    async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
+        before = self._aggregate(key)
+        handled = self.handler(before, key, message, clock)
+        await self._emit(handled, clock)
+        if handled.aggregate == before and handled.change is None:
+            return
+        row = self._row(key)
+        stall_due = row.get("stall_due") if row else None
+        if handled.change is not None:
+            stall_due = stall_due_at(handled.change.view)
+        self.loaded[key] = handled.aggregate
+        self.rows[key] = {"partition": partition, "stall_due": stall_due, "state": None}
+
+    async def tick(self, partition: int, clock: int) -> None:
+        """Revisit this partition's open cases whose stall time has come (rule 6)."""
+        rows = {key: row for key, row in list(self.table.items()) if row}
+        rows.update(self.rows)
+        due = [
+            key
+            for key, row in rows.items()
+            if row.get("partition") == partition
+            and row.get("stall_due") is not None
+            and row["stall_due"] < clock
+        ]
+        for key in due:
+            await self.handle(key, None, partition, clock)
+
+    async def _emit(self, handled: Handled, clock: int) -> None:
+        change = handled.change
+        if change is not None:
+            view = change.view
+            record = case_event_record(change, clock)
+            self.pending.append(
+                await cases_topic.send(
+                    key=view.case_id.encode(), value=codec.encode(CASE_EVENT_SCHEMA, record)
+                )
             )
-        )
-        CASE_CHANGES.labels(view.kind, view.status).inc()
-        if view.status == "open" and change.previous_status in (None, "signal", "closed"):
-            CASES_OPENED.labels(view.kind).inc()
-        if settings.correlator_notify:
-            for note in change.notifications:
-                topic = await asyncio.to_thread(_notification_topic, note.recipient)
-                value = codec.encode(NOTIFICATION_SCHEMA, notification_record(note, clock))
-                pending.append(await topic.send(key=view.case_id.encode(), value=value))
-                NOTIFICATIONS_SENT.labels(note.recipient).inc()
-        log.info(
-            "case_changed",
-            case_id=view.case_id,
-            status=view.status,
-            changes=list(change.changes),
-            notified=len(change.notifications),
-        )
-    for out in handled.outgoing:
-        pending.append(
-            await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))
-        )
-    await asyncio.gather(*pending)
+            CASE_CHANGES.labels(view.kind, view.status).inc()
+            if view.status == "open" and change.previous_status in (None, "signal", "closed"):
+                CASES_OPENED.labels(view.kind).inc()
+            if settings.correlator_notify:
+                for note in change.notifications:
+                    topic = await asyncio.to_thread(_notification_topic, note.recipient)
+                    value = codec.encode(NOTIFICATION_SCHEMA, notification_record(note, clock))
+                    self.pending.append(await topic.send(key=view.case_id.encode(), value=value))
+                    NOTIFICATIONS_SENT.labels(note.recipient).inc()
+            log.info(
+                "case_changed",
+                case_id=view.case_id,
+                status=view.status,
+                changes=list(change.changes),
+                notified=len(change.notifications),
+            )
+        for out in handled.outgoing:
+            self.pending.append(
+                await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))
+            )
+
+    async def commit(self) -> None:
+        """Wait for every output, then store the aggregates that changed."""
+        await asyncio.gather(*self.pending)
+        for key, row in self.rows.items():
+            _store(self.table, row["partition"], key, {**row, "state": self.loaded[key].to_json()})
 
 
-async def _advance_clock(inbox: str, partition: int, now: int) -> int:
+def _store(table: faust.TableT, partition: int, key: str, value: Any) -> None:
+    """Write a table key to the changelog partition of the inbox partition it lives on.
+
+    `table[key] = value` would pick the partition of "the current event", which a batch
+    of many partitions does not have. (Memory store: the local write is the dict.)
+    """
+    table.send_changelog(partition, key, value)
+    table.data[key] = value
+
+
+def _advance_clock(inbox: str, partition: int, now: int) -> int:
     key = f"{inbox}:{partition}"
     known = clocks.get(key) or 0
     if now > known:
-        clocks[key] = now
+        _store(clocks, partition, key, now)
         BACKBONE_CLOCK.set(now / 1000)
         return now
     return int(known)
 
 
-async def _handle(inbox: str, key: str, message: Any, partition: int, clock: int) -> None:
-    table, load, handler = _AGGREGATES[inbox]
-    stored = table.get(key)
-    aggregate = load(stored["state"]) if stored else None
-    handled = handler(aggregate, key, message, clock)
-    await _emit(handled, clock)
-    if handled.aggregate == aggregate and handled.change is None:
-        return
-    stall_due = stored.get("stall_due") if stored else None
-    if handled.change is not None:
-        stall_due = stall_due_at(handled.change.view)
-    table[key] = {
-        "partition": partition,
-        "stall_due": stall_due,
-        "state": handled.aggregate.to_json(),
-    }
-
-
-async def _on_tick(inbox: str, partition: int, clock: int) -> None:
-    """Revisit this partition's open cases whose stall time has come (rule 6)."""
-    table = _AGGREGATES[inbox][0]
-    due = [
-        key
-        for key, value in list(table.items())
-        if value
-        and value.get("partition") == partition
-        and value.get("stall_due") is not None
-        and value["stall_due"] < clock
-    ]
-    for key in due:
-        await _handle(inbox, key, None, partition, clock)
-
-
 async def _consume(inbox: str, stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        partition = event.message.partition
-        try:
-            message = open_envelope(event.value)
-        except BadEnvelope as exc:
-            await _dead_letter(event, exc)
-            continue
-        stamp = (
-            message.now if isinstance(message, ClockTick) else getattr(message, "occurred_at", 0)
-        )
-        clock = await _advance_clock(inbox, partition, stamp)
-        if isinstance(message, ClockTick):
-            await _on_tick(inbox, partition, clock)
-        else:
-            await _handle(inbox, event.key.decode(), message, partition, clock)
+    async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+        batch = Batch(inbox)
+        for event in events:
+            partition = event.message.partition
+            try:
+                message = open_envelope(event.value)
+            except BadEnvelope as exc:
+                await _dead_letter(event, exc)
+                continue
+            if isinstance(message, ClockTick):
+                await batch.tick(partition, _advance_clock(inbox, partition, message.now))
+            else:
+                stamp = getattr(message, "occurred_at", 0)
+                clock = _advance_clock(inbox, partition, stamp)
+                await batch.handle(event.key.decode(), message, partition, clock)
+        await batch.commit()
 
 
 async def _dead_letter(event: faust.EventT, exc: Exception) -> None:

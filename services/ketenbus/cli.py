@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "ketenbus.cli_lag",
     "ketenbus.cli_schemas",
     "ketenbus.cli_integration",
+    "ketenbus.cli_scaffold",
     "ketenbus.cli_bench",
 )
 

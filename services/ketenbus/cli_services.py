@@ -150,9 +150,10 @@ def status(
         ]
         typer.echo(json.dumps(rows, indent=2))
     else:
-        typer.echo(f"{'service':<12} {'state':<14} {'pid':>7} {'port':>6}")
+        width = max(12, *(len(s.name) for s in states))  # added adapters have long names
+        typer.echo(f"{'service':<{width}} {'state':<14} {'pid':>7} {'port':>6}")
         for s in states:
-            typer.echo(f"{s.name:<12} {s.state:<14} {s.pid or '-':>7} {s.port or '-':>6}")
+            typer.echo(f"{s.name:<{width}} {s.state:<14} {s.pid or '-':>7} {s.port or '-':>6}")
     if any(s.installed and not s.running for s in states):
         raise typer.Exit(EXIT_DOWN)
 

@@ -161,3 +161,21 @@ LAGMONITOR_LAST_SAMPLE = Gauge(
     "ketenbus_lagmonitor_last_sample_timestamp_seconds",
     "When the lag monitor last sampled the cluster successfully, epoch s",
 )
+
+# Webhook bridge (services/webhook)
+WEBHOOK_DELIVERIES = Counter(
+    "ketenbus_webhook_deliveries_total",
+    "HTTP delivery attempts by outcome: delivered (2xx), http_error, connection_error",
+    ["subscription", "outcome"],
+)
+WEBHOOK_DELIVERY_SECONDS = Histogram(
+    "ketenbus_webhook_delivery_seconds",
+    "Duration of one HTTP delivery attempt (request sent to response or error)",
+    ["subscription"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_DEAD = Counter(
+    "ketenbus_webhook_dead_total",
+    "Notifications dead-lettered after the retry budget (or undecodable)",
+    ["subscription"],
+)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     correlator_port: int = 6066
     lagmonitor_port: int = 9308
     webhook_port: int = 8090
+    adapter_ports: dict[str, int] = Field(
+        default_factory=dict,
+        description="HTTP ports of agency services added with `ketenbus new-adapter`, as JSON"
+        ' ({"belastingdienst": 8085}); default: the port the adapter declares',
+    )
     log_level: str = "INFO"
     # Consumer-lag monitoring (lagmonitor, `ketenbus lag`, `ketenbus wait-idle`).
     correlator_group: str = Field(
@@ -80,6 +85,31 @@ class Settings(BaseSettings):
     )
     correlator_notify: bool = Field(
         True, description="produce notifications (off while `ketenbus rebuild` replays)"
+    )
+
+    # Webhook bridge (services/webhook, `ketenbus webhook ...`).
+    webhook_subscriptions_file: Path = Field(
+        PROJECT_ROOT / "deploy" / "webhook" / "subscriptions.yaml",
+        description="YAML file of webhook subscriptions (id, agency, callback_url, secret, ...)",
+    )
+    webhook_retry_budget_seconds: float = Field(
+        86400.0, description="how long a notification is retried before it is dead-lettered"
+    )
+    webhook_retry_initial_seconds: float = Field(
+        1.0, description="first retry wait; each later wait doubles (with jitter)"
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        1800.0, description="longest wait between two delivery attempts"
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="HTTP timeout of one POST")
+    webhook_source_oin: str = Field(
+        "00000001000000000000",
+        description="OIN of the ketenbus operator in the CloudEvents source"
+        " (urn:nld:oin:<OIN>:systeem:ketenbus); the default is a PLACEHOLDER",
+    )
+    webhook_case_base_url: str = Field(
+        "https://ketenbus.invalid/api/v1/cases",
+        description="base URL of a case (ZGW hoofdObject/resourceUrl = <base>/<case_id>)",
     )
 
     @property

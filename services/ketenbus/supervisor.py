@@ -2,8 +2,11 @@
 
 The services are data: `SERVICES` lists each one's module (`python -m <module> <args>`)
 and port setting; adding a service is one line. A service whose package is not installed
-(yet) is skipped. Each runs in its own session (process group) with a pid file and a log
-file under `settings.run_dir`; `down` signals exactly those process groups.
+(yet) is skipped. Agency services added with `ketenbus new-adapter` need no line here:
+every adapter topics.yaml names (`adapter:`) runs too (`adapter_services`), on the port
+its adapter declares or KETENBUS_ADAPTER_PORTS gives. Each runs in its own session
+(process group) with a pid file and a log file under `settings.run_dir`; `down` signals
+exactly those process groups.
 """
 
 from __future__ import annotations
@@ -38,9 +41,13 @@ class ServiceSpec:
     module: str
     args: tuple[str, ...] = ()
     port_setting: str | None = None
+    #: used when there is no port setting (adapters added with `ketenbus new-adapter`)
+    default_port: int | None = None
 
     def port(self, settings: Settings) -> int | None:
-        return getattr(settings, self.port_setting) if self.port_setting else None
+        if self.port_setting:
+            return int(getattr(settings, self.port_setting))
+        return settings.adapter_ports.get(self.name, self.default_port)
 
     def command(self, settings: Settings) -> list[str]:
         port = self.port(settings)
@@ -62,7 +69,34 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("nau", "nau", ("--port", "{port}"), "nau_port"),
     ServiceSpec("correlator", "correlator", ("worker", "--web-port", "{port}"), "correlator_port"),
     ServiceSpec("lagmonitor", "lagmonitor", (), "lagmonitor_port"),
+    ServiceSpec("webhook", "webhook", (), "webhook_port"),
 )
+
+
+def adapter_services(settings: Settings) -> tuple[ServiceSpec, ...]:
+    """The agency services topics.yaml names (`adapter:`) beyond the built-in ones."""
+    from ketenbus.adapter.registry import (
+        BUILTIN_ADAPTERS,
+        AdapterNotFound,
+        adapter_names,
+        load_adapter,
+    )
+    from ketenbus.topics_spec import TopicsError, load_topics
+
+    try:
+        names = adapter_names(load_topics(settings.topics_file))
+    except TopicsError:  # `ketenbus up` reports an invalid topics.yaml itself
+        return ()
+    specs = []
+    for name in names:
+        if name in BUILTIN_ADAPTERS:
+            continue
+        try:
+            port = load_adapter(name).port
+        except AdapterNotFound:  # listed as "not installed" by `ketenbus status`
+            port = None
+        specs.append(ServiceSpec(name, name, ("--port", "{port}"), default_port=port))
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -102,12 +136,14 @@ def _port_open(port: int) -> bool:
 
 
 class Supervisor:
-    """Starts, stops and reports the services of `SERVICES` (or those handed in)."""
+    """Starts, stops and reports `SERVICES` and the added adapters (or those handed in)."""
 
     def __init__(
-        self, settings: Settings | None = None, services: tuple[ServiceSpec, ...] = SERVICES
+        self, settings: Settings | None = None, services: tuple[ServiceSpec, ...] | None = None
     ) -> None:
         self.settings = settings or get_settings()
+        if services is None:
+            services = (*SERVICES, *adapter_services(self.settings))
         self.services = services
         self.run_dir = self.settings.run_dir
 

@@ -35,7 +35,12 @@ INFINITE = ("infinite", "forever", "-1")
 
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 AgencyKind = Literal[
-    "municipality", "labour_inspectorate", "police", "staffing_market_authority", "other"
+    "municipality",
+    "labour_inspectorate",
+    "police",
+    "staffing_market_authority",
+    "tax_authority",
+    "other",
 ]
 
 

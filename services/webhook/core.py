@@ -244,7 +244,9 @@ def next_delay(
     """
     if elapsed_seconds >= policy.budget_seconds:
         return None
-    return min(backoff_delay(policy, failed_attempts, rand), policy.budget_seconds - elapsed_seconds)
+    return min(
+        backoff_delay(policy, failed_attempts, rand), policy.budget_seconds - elapsed_seconds
+    )
 
 
 def schedule(policy: RetryPolicy, rand: Callable[[], float] = random.random) -> list[float]:

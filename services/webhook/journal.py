@@ -121,7 +121,7 @@ class Journal:
         """The dead letters not redelivered since, oldest first, each id once."""
         pending: dict[str, DeadLetter] = {}
         for entry in _read(self.dead_path):
-            nid = entry.get("notification_id")
+            nid = str(entry.get("notification_id"))
             if entry.get("event") == DEAD and isinstance(entry.get("notification"), dict):
                 pending[nid] = DeadLetter(
                     entry["notification"], entry["at"], entry["attempts"], entry["last_error"]
@@ -134,7 +134,7 @@ class Journal:
         last: dict[str, str] = {}
         delivered: set[str] = set()
         for entry in _read(self.log_path):
-            nid, outcome = entry.get("notification_id"), entry.get("outcome")
+            nid, outcome = str(entry.get("notification_id")), str(entry.get("outcome"))
             last[nid] = outcome
             if outcome in (DELIVERED, REDELIVERED):
                 delivered.add(nid)

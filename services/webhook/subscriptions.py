@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ketenbus.agencies import InvalidAgency, validate_agency
 from webhook.core import FILTER_KEYS
@@ -86,7 +93,9 @@ class Subscription(BaseModel):
             return self.secret.get_secret_value().encode()
         value = environ.get(self.secret_env or "")
         if not value:
-            raise SecretMissing(f"subscription {self.id}: environment variable {self.secret_env} is unset")
+            raise SecretMissing(
+                f"subscription {self.id}: environment variable {self.secret_env} is unset"
+            )
         return value.encode()
 
 

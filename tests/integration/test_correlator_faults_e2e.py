@@ -36,22 +36,31 @@ def run(
     return backbone, backbone.cases()
 
 
-def final_notifications(backbone: Backbone, cases: Cases) -> set[tuple[str, str]]:
-    """(agency, case_event_id) of every notification carrying a case's final state."""
-    finals = {case["case_event_id"] for case in cases.values()}
+def told_state(item: dict[str, Any]) -> tuple[Any, ...]:
+    """What a party must know of a case: its status, codes, agencies and events."""
+    return (
+        item["case_id"],
+        item["status"],
+        tuple(item["violations"]),
+        tuple(item["agencies"]),
+        tuple(item["events"]),
+    )
+
+
+def final_notifications(backbone: Backbone, cases: Cases) -> set[tuple[str, tuple[Any, ...]]]:
+    """(agency, state) of the latest notification each party holds for each case."""
     agencies = {agency for case in cases.values() for agency in case["notified"]}
-    return {
-        (agency, note["case_event_id"])
-        for agency in agencies
-        for note in backbone.notifications(agency)
-        if note["case_event_id"] in finals
-    }
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for agency in agencies:
+        for note in backbone.notifications(agency):
+            latest[(agency, note["case_id"])] = told_state(note)
+    return {(agency, state) for (agency, _), state in latest.items()}
 
 
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Cases, set[tuple[str, str]]]]:
+) -> Iterator[tuple[Cases, set[tuple[str, tuple[Any, ...]]]]]:
     backbone, cases = run(Path(tmp_path_factory.mktemp("in-order")), [RECORDS])
     try:
         yield cases, final_notifications(backbone, cases)
@@ -63,7 +72,7 @@ class TestReference:
     """The in-order run is the yardstick; it must be a real one."""
 
     def test_every_party_of_every_case_has_its_final_state(
-        self, reference: tuple[Cases, set[tuple[str, str]]]
+        self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]]
     ) -> None:
         cases, finals = reference
         expected = {
@@ -76,7 +85,7 @@ class TestShuffledOrder:
     """Publishing the same records in another order, in pieces, gives the same cases."""
 
     def test_same_final_cases(
-        self, reference: tuple[Cases, set[tuple[str, str]]], tmp_path: Path
+        self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]], tmp_path: Path
     ) -> None:
         shuffled = RECORDS[:]
         random.Random(3).shuffle(shuffled)
@@ -93,7 +102,7 @@ class TestKilledMidStream:
     party still receives each case's final state."""
 
     def test_same_cases_and_no_missed_notification(
-        self, reference: tuple[Cases, set[tuple[str, str]]], tmp_path: Path
+        self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]], tmp_path: Path
     ) -> None:
         backbone, cases = run(tmp_path, [RECORDS[:300], RECORDS[300:]], kill_after_first=True)
         try:

@@ -234,7 +234,7 @@ class TestAuthorisation:
 
     def test_unknown_agency_not_served(self, intake: Intake) -> None:
         with pytest.raises(AgencyNotServed):
-            intake.prepare(item(record("belastingdienst", "complaint", 1)))
+            intake.prepare(item(record("douane", "complaint", 1)))
 
     def test_service_serves_only_its_agency(self) -> None:
         only_nla = Intake(AdapterRegistry.load(["nla"]), PSEUDO, clock=lambda: NOW)

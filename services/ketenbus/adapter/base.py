@@ -45,8 +45,11 @@ class AgencyAdapter:
     service: ClassVar[str] = ""
     #: intake types the owned agencies may publish (case_action is always allowed)
     event_types: ClassVar[frozenset[str]] = frozenset()
-    #: native file formats by suffix (".csv"), besides JSONL
+    #: native file formats by file-name ending (".csv", ".belastingdienst.jsonl"), besides JSONL
     file_readers: ClassVar[Mapping[str, FileReader]] = {}
+    #: default HTTP port of an adapter added with `ketenbus new-adapter` (the built-in ones
+    #: have a port setting); KETENBUS_ADAPTER_PORTS overrides it
+    port: ClassVar[int | None] = None
 
     def owns(self, agency: str) -> bool:
         """Whether this service publishes for `agency`."""

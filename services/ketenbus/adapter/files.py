@@ -25,13 +25,15 @@ def read_jsonl(path: Path) -> Iterator[IntakeItem]:
 
 
 def reader_for(path: Path, adapters: Iterable[AgencyAdapter]) -> FileReader:
-    """The reader for a file, by suffix: JSONL, or a format one of the adapters declares."""
+    """The reader for a file, by name ending: a format one of the adapters declares (the
+    longest matching ending wins, so `x.belastingdienst.jsonl` is native), else JSONL."""
+    name = path.name.lower()
+    declared = [(end, reader) for a in adapters for end, reader in a.file_readers.items()]
+    matching = [(end, reader) for end, reader in declared if name.endswith(end.lower())]
+    if matching:
+        return max(matching, key=lambda pair: len(pair[0]))[1]
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return read_jsonl
-    known = list(JSONL_SUFFIXES)
-    for adapter in adapters:
-        if suffix in adapter.file_readers:
-            return adapter.file_readers[suffix]
-        known.extend(adapter.file_readers)
+    known = [*JSONL_SUFFIXES, *(end for end, _ in declared)]
     raise UnreadableFile(f"{path}: unknown file type {suffix!r} (known: {', '.join(known)})")

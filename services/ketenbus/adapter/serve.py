@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from ketenbus.adapter.app import create_app
+from ketenbus.adapter.registry import load_adapter
 from ketenbus.adapter.runtime import build_publisher
 from ketenbus.errors import KetenbusError
 from ketenbus.logging import configure_logging
@@ -17,6 +18,8 @@ from ketenbus.settings import get_settings
 def main(service: str, argv: list[str] | None = None) -> None:
     settings = get_settings()
     default_port = getattr(settings, f"{service}_port", None)
+    if default_port is None:  # an adapter added with `ketenbus new-adapter`
+        default_port = settings.adapter_ports.get(service, load_adapter(service).port)
     parser = argparse.ArgumentParser(
         prog=f"python -m {service}", description=f"{service} intake API"
     )

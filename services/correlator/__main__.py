@@ -1,8 +1,8 @@
 """`python -m correlator worker`: run the correlator (faust worker + ingest)."""
 
 from correlator.app import app, settings
-from correlator.ingest import create_inboxes
+from correlator.ingest import create_internal_topics
 
 if __name__ == "__main__":
-    create_inboxes(settings)
+    create_internal_topics(settings)
     app.main()

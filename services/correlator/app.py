@@ -42,6 +42,7 @@ from correlator.wire import (
 from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.codec import get_codec
 from ketenbus.deadletter import dead_letter
+from ketenbus.errors import KetenbusError
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.metrics import (
     BACKBONE_CLOCK,
@@ -197,8 +198,14 @@ class Batch:
                 CASES_OPENED.labels(view.kind).inc()
             if settings.correlator_notify:
                 for note in change.notifications:
-                    topic = await asyncio.to_thread(_notification_topic, note.recipient)
                     value = codec.encode(NOTIFICATION_SCHEMA, notification_record(note, clock))
+                    try:
+                        topic = await asyncio.to_thread(_notification_topic, note.recipient)
+                    except KetenbusError as exc:  # an agency topics.yaml does not declare
+                        await _dead_letter_value(
+                            value, note.recipient, "no_notification_topic", exc
+                        )
+                        continue
                     self.pending.append(await topic.send(key=view.case_id.encode(), value=value))
                     NOTIFICATIONS_SENT.labels(note.recipient).inc()
             log.info(
@@ -250,26 +257,45 @@ async def _consume(inbox: str, stream: faust.StreamT) -> None:
             except BadEnvelope as exc:
                 await _dead_letter(event, exc)
                 continue
-            if isinstance(message, ClockTick):
-                await batch.tick(partition, _advance_clock(inbox, partition, message.now))
-            else:
-                stamp = getattr(message, "occurred_at", 0)
-                clock = _advance_clock(inbox, partition, stamp)
-                await batch.handle(event.key.decode(), message, partition, clock)
+            try:
+                if isinstance(message, ClockTick):
+                    await batch.tick(partition, _advance_clock(inbox, partition, message.now))
+                else:
+                    stamp = getattr(message, "occurred_at", 0)
+                    clock = _advance_clock(inbox, partition, stamp)
+                    await batch.handle(event.key.decode(), message, partition, clock)
+            except Exception as exc:  # the service boundary: keep going, keep the message
+                log.exception("message_failed", inbox=inbox, partition=partition)
+                await _dead_letter(event, exc, reason="handler_failed")
         await batch.commit()
 
 
-async def _dead_letter(event: faust.EventT, exc: Exception) -> None:
-    DEADLETTERS.labels("correlator", "bad_envelope").inc()
-    log.warning("envelope_dead_lettered", topic=event.message.topic, error=str(exc))
+async def _dead_letter(event: faust.EventT, exc: Exception, reason: str = "bad_envelope") -> None:
+    DEADLETTERS.labels("correlator", reason).inc()
+    log.warning("message_dead_lettered", topic=event.message.topic, reason=reason, error=str(exc))
+    message = event.message
     record = dead_letter(
         event.value,
-        source=f"correlator:{event.message.topic}/{event.message.partition}/{event.message.offset}",
-        reason="bad_envelope",
+        source=f"correlator:{message.topic}/{message.partition}/{message.offset}",
+        reason=reason,
         exception=exc,
         message=str(exc),
     )
     await deadletter_topic.send(key=event.key, value=record.value, headers=list(record.headers))
+
+
+async def _dead_letter_value(value: bytes, agency: str, reason: str, exc: Exception) -> None:
+    DEADLETTERS.labels("correlator", reason).inc()
+    log.error("notification_dead_lettered", agency=agency, reason=reason, error=str(exc))
+    record = dead_letter(
+        value,
+        source="correlator:notifications",
+        reason=reason,
+        exception=exc,
+        message=str(exc),
+        agency=agency,
+    )
+    await deadletter_topic.send(key=None, value=record.value, headers=list(record.headers))
 
 
 @app.agent(dwelling_inbox)

@@ -55,14 +55,16 @@ class CorrelateFigures:
         return self.raw_events / self.raw_seconds
 
     def lines(self) -> list[str]:
+        ratio = self.events_per_second / self.raw_per_second
+        latency = f"p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms"
         return [
             f"correlator throughput   {self.events} events in {self.seconds:.1f} s"
             f" = {self.events_per_second:,.0f} events/s (publish -> idle)",
             f"end-to-end latency      at {self.latency_rate:.0f} events/s offered,"
-            f" {self.latency_samples} notifications: p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms",
+            f" {self.latency_samples} notifications: {latency}",
             f"raw ceiling             consume + Avro decode: {self.raw_events} events in"
             f" {self.raw_seconds:.2f} s = {self.raw_per_second:,.0f} events/s",
-            f"ratio                   correlator / raw = {self.events_per_second / self.raw_per_second:.3f}",
+            f"ratio                   correlator / raw = {ratio:.3f}",
         ]
 
 

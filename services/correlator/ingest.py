@@ -46,26 +46,42 @@ def inbox_topic(settings: Settings, inbox: str) -> str:
     return f"{settings.correlator_app_id}-{inbox}-inbox"
 
 
-def create_inboxes(settings: Settings) -> None:
-    """The inbox topics exist before the faust worker subscribes to them (idempotent):
-    a worker that subscribes to a missing topic would not see it for minutes."""
+#: The correlator's tables; faust names their changelogs `<app id>-<table>-changelog`.
+TABLES = ("dwellings", "organisations", "clocks")
+
+
+def create_internal_topics(settings: Settings) -> None:
+    """The inboxes and table changelogs exist before the faust worker starts (idempotent).
+
+    A worker that subscribes to a missing topic does not see it for minutes, and with
+    auto-creation off a write to a missing changelog waits forever.
+    """
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    brokers = len(admin.list_topics(timeout=10).brokers)
-    topics = [
+    replicas = min(3, len(admin.list_topics(timeout=10).brokers))
+    inboxes = [
         NewTopic(
             inbox_topic(settings, inbox),
             num_partitions=settings.correlator_partitions,
-            replication_factor=min(3, brokers),
+            replication_factor=replicas,
         )
         for inbox in (DWELLING, ORGANISATION)
     ]
-    for topic, future in admin.create_topics(topics).items():
+    changelogs = [
+        NewTopic(
+            f"{settings.correlator_app_id}-{table}-changelog",
+            num_partitions=settings.correlator_partitions,
+            replication_factor=replicas,
+            config={"cleanup.policy": "compact"},
+        )
+        for table in TABLES
+    ]
+    for topic, future in admin.create_topics(inboxes + changelogs).items():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-        log.info("inbox_ready", topic=topic)
+        log.info("internal_topic_ready", topic=topic)
 
 
 class Ingest:

@@ -294,3 +294,17 @@ class TestExplanationOnlyChanges:
         sim = simulate([one, two, three])
         org = [c for c in sim.changes if c.view.kind == "organisation"]
         assert [(), ("explanation",)] == [() if c.notifications else c.changes for c in org]
+
+
+class TestCorrectionsReachThoseTold:
+    """A party told of an early, premature opening also hears of the correction."""
+
+    def test_late_earlier_clean_follow_up(self) -> None:
+        first = event("complaint", "gemeente:0599", "MP-1", 0, violations=("OVERCROWDING", "INTIMIDATION"))
+        action = event("case_action", "nla", "ACT-1", 20, action="ACKNOWLEDGED")
+        clean = event("inspection", "gemeente:0599", "FU-1", 10, follow_up=True)
+        sim = simulate([first, action, clean])
+        last = sim.changes[-1]
+        assert ("closed", (), ["gemeente:0599", "nla", "politie"]) == (
+            last.view.status, last.view.notified, [n.recipient for n in last.notifications]
+        )

@@ -138,7 +138,10 @@ def decide_change(before: CaseView | None, after: CaseView | None) -> CaseChange
     event_id = after.case_event_id
     # A refined explanation (e.g. another established code at a dwelling of an
     # organisation case) is logged, but parties hear of changes to the case itself.
-    told = after.notified if changes != ["explanation"] else ()
+    # Parties told before hear of the change too: an early arrival may have opened the
+    # case before earlier events (in event time) showed it never was; they learn that.
+    parties = sorted({*after.notified, *(before.notified if before else ())})
+    told = parties if changes != ["explanation"] else []
     notifications = tuple(
         Notification(
             notification_id=hashlib.sha256(f"{event_id}/{recipient}".encode()).hexdigest()[:32],

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property, singledispatch
 from datetime import UTC, datetime
+from functools import cached_property, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView

@@ -20,7 +20,9 @@ def _print_json(data: Any) -> None:
 
 
 def cases(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON array, one object per case")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON array, one object per case")
+    ] = False,
     explain: Annotated[bool, typer.Option("--explain", help="timelines and why")] = False,
     status: Annotated[str | None, typer.Option(help="only cases with this status")] = None,
 ) -> None:
@@ -52,20 +54,26 @@ def render_cases(found: list[dict[str, Any]], *, explain: bool = False) -> None:
         )
     console.print(table)
     if not explain:
-        console.print("[dim]--explain: timelines and the rules behind each status; --json for scripts[/]")
+        console.print(
+            "[dim]--explain: timelines and the rules behind each status; --json for scripts[/]"
+        )
         return
     for case in found:
         why = case["explanation"]
         console.rule(f"{case['case_id']}  [{case['status']}]")
         console.print(f"  why: {why.get('status_rule', '?')}")
         for link in why.get("links", []):
-            console.print(f"  {link['occurred_at']}  {link['event']:<28} {link['type']:<12} via {link['via']}")
+            console.print(
+                f"  {link['occurred_at']}  {link['event']:<28} {link['type']:<12} via {link['via']}"
+            )
         for item in why.get("violations", []):
             mark = "established" if item["established"] else "alleged"
             sources = ", ".join(item.get("sources", []))
             console.print(f"  {item['code']:<28} {item['legal_basis']:<32} {mark} {sources}")
         for step in case.get("timeline", []):
-            console.print(f"  [dim]{step['at']} -> {step['status']}: {', '.join(step['changes'])}[/]")
+            console.print(
+                f"  [dim]{step['at']} -> {step['status']}: {', '.join(step['changes'])}[/]"
+            )
 
 
 def notifications(

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETENBUS_", extra="ignore")
 
     environment: str = Field("dev", description="dev | test | prod; prod refuses unsafe defaults")
-    home: Path = Field(PROJECT_ROOT / ".ketenbus", description="runtime dir: broker data, pids, logs")
+    home: Path = Field(
+        PROJECT_ROOT / ".ketenbus", description="runtime dir: broker data, pids, logs"
+    )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     kafka_port: int = Field(9092, description="port of the embedded broker (controller: +1)")
     kafka_version: str = Field("4.0.1", description="Apache Kafka version fetched from Maven")
@@ -28,8 +30,9 @@ class Settings(BaseSettings):
         9192, description="first port of the local 3-node quorum (node n: +2(n-1), controller +1)"
     )
     kafka_cache_dir: Path = Field(
-        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        / "ketenbus",
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ketenbus"
+        ),
         description="where the Kafka jars fetched from Maven are kept (kafka-<version>/libs)",
     )
     kafka_start_timeout: float = Field(

@@ -93,11 +93,6 @@ organisation_inbox = _inbox(ORGANISATION)
 cases_topic = app.topic(CASES_TOPIC, key_serializer="raw", value_serializer="raw")
 deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serializer="raw")
 
-_table_options: dict[str, Any] = (
-    {"options": {"driver": "rocksdict"}} if settings.correlator_store.startswith("rocksdb") else {}
-)
-
-
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
 BATCH_SIZE = 200
 BATCH_WITHIN_S = 0.05
@@ -109,7 +104,6 @@ def _table(name: str) -> faust.TableT:
         default=None,
         partitions=settings.correlator_partitions,
         key_type=str,
-        **_table_options,
     )
 
 

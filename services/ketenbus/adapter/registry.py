@@ -1,8 +1,8 @@
 """Which adapter serves which agency, and each agency's OIN: data, not code.
 
 The agencies are declared in topics.yaml (`agencies:`, read through
-`ketenbus.topics_spec`). An entry may name its adapter package (`adapter: belastingdienst`,
-once topics_spec accepts that field); otherwise the adapters are asked in turn whether
+`ketenbus.topics_spec`). An entry may name its adapter package (`adapter: belastingdienst`);
+otherwise the adapters are asked in turn whether
 they own the code (`gemeente` owns every `gemeente:<cbs>`). A new agency is a new package
 exposing `ADAPTER` plus its topics.yaml entry: the correlator is not touched.
 """

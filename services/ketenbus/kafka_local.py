@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ketenbus.errors import KetenbusError
+from ketenbus.processes import pid_alive
 from ketenbus.settings import PROJECT_ROOT, Settings
 
 LOOPBACK = "127.0.0.1"
@@ -249,17 +250,7 @@ def _alive(pid: int) -> bool:
             return True
         del _CHILDREN[pid]
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
+    return pid_alive(pid)
 
 
 def _cmdline(pid: int) -> list[str] | None:

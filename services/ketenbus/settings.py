@@ -84,7 +84,8 @@ class Settings(BaseSettings):
         6, description="partitions of the correlator's inboxes and tables (its parallelism)"
     )
     correlator_store: str = Field(
-        "memory://", description="faust table store (memory://: recovered from the changelogs on start)"
+        "memory://",
+        description="faust table store (memory://: recovered from the changelogs on start)",
     )
     correlator_notify: bool = Field(
         True, description="produce notifications (off while `ketenbus rebuild` replays)"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ketenbus.errors import KetenbusError
+from ketenbus.processes import pid_alive
 from ketenbus.settings import Settings, get_settings
 
 START_TIMEOUT_S = 60.0
@@ -115,20 +116,6 @@ class ServiceState:
         return "up" if self.running else "down"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours is not alive
-    with contextlib.suppress(OSError):
-        status = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        return status != "Z"
-    return True
-
-
 def _port_open(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
@@ -160,7 +147,7 @@ class Supervisor:
             pid = int(path.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _alive(pid):
+        if pid_alive(pid):
             return pid
         path.unlink(missing_ok=True)
         return None
@@ -233,9 +220,9 @@ class Supervisor:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):

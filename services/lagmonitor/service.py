@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from types import FrameType
 
 from prometheus_client import REGISTRY, start_http_server
 
 from ketenbus import metrics
 from ketenbus.logging import configure_logging, get_logger
+from ketenbus.processes import stop_on_signals
 from ketenbus.settings import get_settings
 from lagmonitor.collector import LagCollector
 from lagmonitor.model import LagReport, Status
@@ -94,14 +93,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     REGISTRY.register(metrics.LAG_GAUGES)
     start_http_server(settings.lagmonitor_port)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals(log)
     log.info(
         "lagmonitor_started",
         port=settings.lagmonitor_port,

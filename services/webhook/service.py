@@ -3,13 +3,12 @@ http://0.0.0.0:<settings.webhook_port>/metrics, stopped by SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
-import signal
 import threading
-from types import FrameType
 
 from prometheus_client import start_http_server
 
 from ketenbus.logging import configure_logging, get_logger
+from ketenbus.processes import stop_on_signals
 from ketenbus.producer import ReliableProducer
 from ketenbus.settings import get_settings
 from webhook.bridge import Bridge
@@ -24,14 +23,7 @@ def main() -> None:
     subscriptions = [
         s for s in load_subscriptions(settings.webhook_subscriptions_file) if s.enabled
     ]
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals(log)
     producer = ReliableProducer(settings.bootstrap_servers)
     # Build every bridge first: a subscription whose secret is missing fails the start.
     bridges = [Bridge(s, settings, producer) for s in subscriptions]

@@ -209,6 +209,9 @@ class Batch:
                 changes=list(change.changes),
                 notified=len(change.notifications),
             )
+        if handled.removed is not None:  # a tombstone: the case merged into its address
+            self.pending.append(await cases_topic.send(key=handled.removed.encode(), value=None))
+            log.info("case_merged", case_id=handled.removed)
         for out in handled.outgoing:
             self.pending.append(
                 await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))

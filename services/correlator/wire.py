@@ -7,8 +7,10 @@ from typing import Any
 
 from correlator.domain.case import CaseChange, CaseView, Notification
 from correlator.domain.events import (
+    BagAlias,
     ClockTick,
     DwellingSummary,
+    Forwarded,
     OrganisationFacts,
     SourceEvent,
 )
@@ -20,6 +22,8 @@ _KINDS: dict[str, type[Any]] = {
     "event": SourceEvent,
     "facts": OrganisationFacts,
     "summary": DwellingSummary,
+    "alias": BagAlias,
+    "forwarded": Forwarded,
 }
 
 

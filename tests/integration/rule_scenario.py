@@ -65,6 +65,8 @@ R5_FIRST, R5_SECOND, R5_OLD, R5_LATE = (address("1011AD", n) for n in (1, 2, 3, 
 R6_IDLE, R6_ACTED = address("1011AE", 1), address("1011AE", 2)
 R7_CLOSED, R7_REOPENED = address("1011AF", 1), address("1011AF", 2)
 CLOCK = address("1011ZZ", 9)
+BAG_ID = "0363010000000777"
+BAG_ADDRESS = {**address("1011AG", 1), "bag_id": BAG_ID}
 
 SCENARIO: list[dict[str, Any]] = [
     # Rule 1
@@ -146,6 +148,9 @@ SCENARIO: list[dict[str, Any]] = [
     inspection(GEMEENTE, "R7-INS-2", "2026-06-02", R7_REOPENED, "OVERCROWDING"),
     inspection(GEMEENTE, "R7-FU-2", "2026-06-05", R7_REOPENED, follow_up=True),
     complaint("politie", "R7-POL-3", "2026-06-08", R7_REOPENED, "INTIMIDATION"),
+    # A BAG id given with an address is its alias: the BAG-only complaint joins that case
+    complaint("politie", "BAG-POL-1", "2026-06-21", {"bag_id": BAG_ID}, "INTIMIDATION"),
+    inspection(GEMEENTE, "BAG-INS-1", "2026-06-22", BAG_ADDRESS, "OVERCROWDING"),
     # The backbone clock
     complaint(GEMEENTE, "CLOCK-1", "2026-06-30", CLOCK, "EXCESSIVE_RENT"),
 ]

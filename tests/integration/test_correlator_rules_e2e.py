@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from rule_scenario import (
+    BAG_ADDRESS,
     R1_AGENCIES,
     R1_ESTABLISHED,
     R1_SIGNAL,
@@ -182,6 +183,18 @@ class TestRule7:
     def test_reopened(self, cases: dict[str, dict[str, Any]]) -> None:
         case = cases[dwelling(R7_REOPENED)]
         assert ("open", "2026-06-08T08:00:00Z") == (case["status"], case["opened_at"])
+
+
+class TestBagAlias:
+    """A BAG id given with an address is an alias: BAG-only events join the address's case."""
+
+    def test_joined_by_bag_id(self, cases: dict[str, dict[str, Any]]) -> None:
+        case = cases[dwelling(BAG_ADDRESS)]
+        assert (["gemeente:0363/BAG-INS-1", "politie/BAG-POL-1"], "open") == (
+            case["events"],
+            case["status"],
+        )
+        assert [] == [key for key in cases if key.startswith("dwelling:BAG-")]
 
 
 class TestRule8And9:

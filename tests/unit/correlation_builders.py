@@ -14,7 +14,19 @@ def at(days: float) -> int:
     return int((T0 + timedelta(days=days)).timestamp() * 1000)
 
 
-def address(key: str = "3083AB-12-A", municipality: str | None = "0599") -> dict[str, object]:
+def address(
+    key: str = "3083AB-12-A", municipality: str | None = "0599", bag_id: str | None = None
+) -> dict[str, object]:
+    if key.startswith("BAG-"):
+        return {
+            "key": key,
+            "postcode": None,
+            "house_number": None,
+            "house_letter": None,
+            "addition": None,
+            "bag_id": key[4:],
+            "municipality_code": municipality,
+        }
     postcode, number, *rest = key.split("-")
     return {
         "key": key,
@@ -22,7 +34,7 @@ def address(key: str = "3083AB-12-A", municipality: str | None = "0599") -> dict
         "house_number": int(number),
         "house_letter": rest[0] if rest else None,
         "addition": None,
-        "bag_id": None,
+        "bag_id": bag_id,
         "municipality_code": municipality,
     }
 
@@ -44,6 +56,7 @@ def event(
     access_refused: bool = False,
     change: str | None = None,
     action: str | None = None,
+    bag_id: str | None = None,
 ) -> SourceEvent:
     roles = {
         "landlord": landlord,
@@ -58,7 +71,7 @@ def event(
         ref=ref,
         occurred_at=at(day),
         dwelling=dwelling,
-        address=address(dwelling, municipality) if dwelling else None,
+        address=address(dwelling, municipality, bag_id) if dwelling else None,
         organisations=tuple(sorted((r, k) for r, k in roles.items() if k)),
         violations=tuple(sorted(violations)),
         follow_up=follow_up,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from correlator.domain.events import SourceEvent
 from correlator.domain.handlers import simulate
 
-DWELLINGS = ("3083AB-12-A", "3083AC-4", "3072XY-1-B")
+DWELLINGS = ("3083AB-12-A", "3083AC-4", "3072XY-1-B", "BAG-0599010000000001")
+BAG_OF_FIRST = "0599010000000001"  # some events give it with 3083AB-12-A: its alias
 CODES = ("OVERCROWDING", "INTIMIDATION", "UNDERPAYMENT", "NO_WRITTEN_LEASE", "UNSAFE_DWELLING")
 KVKS = ("11111111", "22222222")
 
@@ -37,13 +38,16 @@ def source_events(draw: st.DrawFn) -> list[SourceEvent]:
                 )
             )
             continue
+        dwelling = draw(st.sampled_from(DWELLINGS))
+        with_bag = dwelling == DWELLINGS[0] and draw(st.booleans())
         found.append(
             event(
                 kind,
                 agency,
                 f"R{n}",
                 day,
-                dwelling=draw(st.sampled_from(DWELLINGS)),
+                dwelling=dwelling,
+                bag_id=BAG_OF_FIRST if with_bag else None,
                 violations=tuple(draw(st.sets(st.sampled_from(CODES), max_size=3))),
                 landlord=kvk if kind != "sanction" else None,
                 target=kvk if kind == "sanction" else None,

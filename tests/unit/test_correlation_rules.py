@@ -300,11 +300,50 @@ class TestCorrectionsReachThoseTold:
     """A party told of an early, premature opening also hears of the correction."""
 
     def test_late_earlier_clean_follow_up(self) -> None:
-        first = event("complaint", "gemeente:0599", "MP-1", 0, violations=("OVERCROWDING", "INTIMIDATION"))
+        first = event(
+            "complaint", "gemeente:0599", "MP-1", 0, violations=("OVERCROWDING", "INTIMIDATION")
+        )
         action = event("case_action", "nla", "ACT-1", 20, action="ACKNOWLEDGED")
         clean = event("inspection", "gemeente:0599", "FU-1", 10, follow_up=True)
         sim = simulate([first, action, clean])
         last = sim.changes[-1]
         assert ("closed", (), ["gemeente:0599", "nla", "politie"]) == (
-            last.view.status, last.view.notified, [n.recipient for n in last.notifications]
+            last.view.status,
+            last.view.notified,
+            [n.recipient for n in last.notifications],
         )
+
+
+class TestBagAlias:
+    """A BAG id given with an address is an alias of it: BAG-only events join that case."""
+
+    bag_only = event(
+        "complaint",
+        "politie",
+        "POL-1",
+        0,
+        dwelling="BAG-0599010000123456",
+        violations=("INTIMIDATION",),
+    )
+    with_address = event(
+        "inspection",
+        "gemeente:0599",
+        "INS-1",
+        2,
+        violations=("OVERCROWDING",),
+        bag_id="0599010000123456",
+    )
+
+    def test_bag_only_event_joins_the_address_case_in_either_order(self) -> None:
+        forward = cases(self.bag_only, self.with_address)
+        backward = cases(self.with_address, self.bag_only)
+        assert (["dwelling:3083AB-12-A"], ["gemeente:0599/INS-1", "politie/POL-1"]) == (
+            sorted(forward),
+            list(forward["dwelling:3083AB-12-A"].events),
+        )
+        assert forward == backward
+
+    def test_the_bag_case_is_removed_once_merged(self) -> None:
+        sim = simulate([self.bag_only, self.with_address])
+        assert "dwelling:BAG-0599010000123456" in {c.view.case_id for c in sim.changes}
+        assert "dwelling:BAG-0599010000123456" not in sim.views()

@@ -15,6 +15,7 @@ from typing import Any
 
 from correlator.domain.case import CaseView
 from correlator.domain.events import (
+    BagAlias,
     DwellingSummary,
     EventLink,
     Forwarded,
@@ -41,6 +42,13 @@ class DwellingCase:
     org_facts: Mapping[str, OrganisationFacts] = field(default_factory=dict)
     #: The backbone clock this case was last evaluated at (to see what a tick changes).
     clock: int = 0
+    #: For a `BAG-<id>` key: the address keys given with that BAG id elsewhere.
+    aliases: frozenset[str] = frozenset()
+
+    @property
+    def alias_of(self) -> str | None:
+        """The address whose case this BAG key's events belong to, once known."""
+        return min(self.aliases) if self.aliases else None
 
     @property
     def case_id(self) -> str:
@@ -60,6 +68,7 @@ class DwellingCase:
             "events": [event.to_json() for event in self.events.values()],
             "org_facts": [facts.to_json() for facts in self.org_facts.values()],
             "clock": self.clock,
+            "aliases": sorted(self.aliases),
         }
 
     @classmethod
@@ -71,6 +80,7 @@ class DwellingCase:
             events={event.event_id: event for event in events},
             org_facts={item.kvk: item for item in facts},
             clock=data.get("clock", 0),
+            aliases=frozenset(data.get("aliases", ())),
         )
 
 
@@ -92,6 +102,13 @@ def _(forwarded: Forwarded, case: DwellingCase) -> DwellingCase:
     for event in forwarded.events:
         case = apply(event, case)
     return case
+
+
+@apply.register
+def _(alias: BagAlias, case: DwellingCase) -> DwellingCase:
+    if alias.address_key in case.aliases:
+        return case
+    return replace(case, aliases=case.aliases | {alias.address_key})
 
 
 @apply.register

@@ -85,6 +85,14 @@ class SourceEvent:
     def label(self) -> str:
         return f"{self.agency}/{self.ref}"
 
+    @property
+    def bag_alias(self) -> BagAlias | None:
+        """A BAG id given with a postcode address makes the BAG id its alias."""
+        bag_id = (self.address or {}).get("bag_id")
+        if bag_id and self.dwelling and not self.dwelling.startswith("BAG-"):
+            return BagAlias(bag_key=f"BAG-{bag_id}", address_key=self.dwelling)
+        return None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["address"] = dict(self.address) if self.address else None
@@ -227,10 +235,17 @@ class ClockTick:
 
 @dataclass(frozen=True)
 class BagAlias:
-    """A BAG id was given together with this address key (the BAG id is its alias)."""
+    """A BAG id was given together with this address key: the BAG id is its alias."""
 
     bag_key: str
     address_key: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bag_key": self.bag_key, "address_key": self.address_key}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BagAlias:
+        return cls(bag_key=data["bag_key"], address_key=data["address_key"])
 
 
 @dataclass(frozen=True)
@@ -238,3 +253,10 @@ class Forwarded:
     """Events held under a BAG key, forwarded to the address they turned out to be."""
 
     events: tuple[SourceEvent, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": [event.to_json() for event in self.events]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Forwarded:
+        return cls(events=tuple(SourceEvent.from_json(item) for item in data["events"]))

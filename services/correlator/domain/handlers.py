@@ -14,7 +14,13 @@ from typing import Any
 
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import CaseChange, CaseView, decide_change, stall_due_at
-from correlator.domain.events import DwellingSummary, OrganisationFacts, SourceEvent
+from correlator.domain.events import (
+    BagAlias,
+    DwellingSummary,
+    Forwarded,
+    OrganisationFacts,
+    SourceEvent,
+)
 
 DWELLING = "dwelling"
 ORGANISATION = "organisation"
@@ -34,11 +40,16 @@ class Handled:
     aggregate: Any
     change: CaseChange | None
     outgoing: tuple[Outgoing, ...] = ()
+    #: a case that no longer exists (a BAG key merged into its address): its case_id
+    removed: str | None = None
 
 
 def route(event: SourceEvent) -> list[Outgoing]:
     """Where an agency event goes: its dwelling, and every organisation it names."""
     targets = [Outgoing(DWELLING, event.dwelling, event)] if event.dwelling else []
+    alias = event.bag_alias
+    if alias is not None:
+        targets.append(Outgoing(DWELLING, alias.bag_key, alias))
     targets += [Outgoing(ORGANISATION, kvk, event) for kvk in sorted(event.kvks)]
     return targets
 
@@ -50,6 +61,8 @@ def handle_dwelling(
     before = case or dwelling.DwellingCase(key=key)
     after = before if message is None else dwelling.apply(message, before)
     after = replace(after, clock=max(before.clock, clock))
+    if after.alias_of is not None:
+        return _merged_into_address(before, after)
     if not after.events:
         return Handled(after, None)  # facts for a dwelling we have not seen yet: keep them
     old_view = dwelling.view(before, before.clock) if before.events else None
@@ -62,6 +75,21 @@ def handle_dwelling(
             Outgoing(ORGANISATION, kvk, new_summary) for kvk in sorted(after.organisations)
         )
     return Handled(after, change, outgoing)
+
+
+def _merged_into_address(before: dwelling.DwellingCase, after: dwelling.DwellingCase) -> Handled:
+    """A BAG key whose address became known: its events go to the address's case, and
+    its own case (if it had one) is removed from the case log."""
+    target = after.alias_of
+    assert target is not None
+    moved_before = before.events if before.alias_of == target else {}
+    moving = tuple(e for i, e in sorted(after.events.items()) if i not in moved_before)
+    outgoing = [Outgoing(DWELLING, target, Forwarded(moving))] if moving else []
+    if before.alias_of != target:  # its organisations count the dwelling once, by address
+        alias = BagAlias(bag_key=after.key, address_key=target)
+        outgoing += [Outgoing(ORGANISATION, kvk, alias) for kvk in sorted(after.organisations)]
+    removed = before.case_id if before.alias_of is None and before.events else None
+    return Handled(after, None, tuple(outgoing), removed)
 
 
 def handle_organisation(
@@ -97,7 +125,7 @@ class Simulation:
     def views(self) -> dict[str, CaseView]:
         found: dict[str, CaseView] = {}
         for case in self.dwellings.values():
-            if case.events:
+            if case.events and case.alias_of is None:
                 found[case.case_id] = dwelling.view(case, self.clock)
         for profile in self.organisations.values():
             org_view = organisation.view(profile, self.clock)

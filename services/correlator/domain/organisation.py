@@ -15,7 +15,13 @@ from typing import Any
 
 from correlator.domain.case import CaseView
 from correlator.domain.dwelling import iso
-from correlator.domain.events import DwellingSummary, EventLink, OrganisationFacts, SourceEvent
+from correlator.domain.events import (
+    BagAlias,
+    DwellingSummary,
+    EventLink,
+    OrganisationFacts,
+    SourceEvent,
+)
 from correlator.domain.rules import (
     LEGAL_BASIS,
     RECIDIVE_MONTHS,
@@ -33,6 +39,8 @@ class OrganisationProfile:
     dwellings: Mapping[str, DwellingSummary] = field(default_factory=dict)
     #: The backbone clock this profile was last evaluated at (to see what a tick changes).
     clock: int = 0
+    #: BAG keys of linked dwellings that turned out to be aliases of an address key.
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def case_id(self) -> str:
@@ -41,7 +49,7 @@ class OrganisationProfile:
     @property
     def linked_dwellings(self) -> frozenset[str]:
         named = {e.dwelling for e in self.events.values() if e.dwelling}
-        return frozenset(named | set(self.dwellings))
+        return frozenset(self.aliases.get(key, key) for key in named | set(self.dwellings))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,7 @@ class OrganisationProfile:
             "events": [e.to_json() for e in self.events.values()],
             "dwellings": [d.to_json() for d in self.dwellings.values()],
             "clock": self.clock,
+            "aliases": dict(self.aliases),
         }
 
     @classmethod
@@ -60,6 +69,7 @@ class OrganisationProfile:
             events={e.event_id: e for e in events},
             dwellings={d.key: d for d in dwellings},
             clock=data.get("clock", 0),
+            aliases=dict(data.get("aliases", {})),
         )
 
 
@@ -83,6 +93,14 @@ def _(summary: DwellingSummary, profile: OrganisationProfile) -> OrganisationPro
     if merged == known:
         return profile
     return replace(profile, dwellings={**profile.dwellings, summary.key: merged})
+
+
+@apply.register
+def _(alias: BagAlias, profile: OrganisationProfile) -> OrganisationProfile:
+    known = profile.aliases.get(alias.bag_key)
+    if known is not None and known <= alias.address_key:
+        return profile
+    return replace(profile, aliases={**profile.aliases, alias.bag_key: alias.address_key})
 
 
 def months_before(ms: int, months: int) -> int:
@@ -134,7 +152,7 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
         (
             d
             for d in profile.dwellings.values()
-            if d.established and d.established_since is not None
+            if d.established and d.established_since is not None and d.key not in profile.aliases
         ),
         key=lambda d: (d.established_since or 0, d.key),
     )

@@ -76,7 +76,16 @@ def up() -> None:
 
 @kafka_app.command("down")
 def down(purge: Purge = False) -> None:
-    """Stop the embedded broker; --purge deletes its data."""
+    """Stop the embedded broker (and the services `ketenbus up` runs on it); --purge
+    deletes its data."""
+    from ketenbus.supervisor import Supervisor
+
+    # The services hold state built from this broker's topics (the correlator's tables):
+    # left running over a purged broker they would carry it into the next one.
+    supervisor = Supervisor()
+    for spec in reversed(supervisor.services):
+        if supervisor.stop(spec):
+            typer.echo(f"{spec.name}: stopped")
     with _reported():
         _broker().stop(purge=purge)
 

@@ -12,6 +12,7 @@ outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
@@ -184,7 +185,8 @@ class Batch:
             record = case_event_record(change, clock)
             self.pending.append(
                 await cases_topic.send(
-                    key=view.case_id.encode(), value=codec.encode(CASE_EVENT_SCHEMA, record)
+                    key=view.case_id.encode(),
+                    value=codec.encode(CASE_EVENT_SCHEMA, record, trusted=True),
                 )
             )
             CASE_CHANGES.labels(view.kind, view.status).inc()
@@ -192,7 +194,9 @@ class Batch:
                 CASES_OPENED.labels(view.kind).inc()
             if settings.correlator_notify:
                 for note in change.notifications:
-                    value = codec.encode(NOTIFICATION_SCHEMA, notification_record(note, clock))
+                    value = codec.encode(
+                        NOTIFICATION_SCHEMA, notification_record(note, clock), trusted=True
+                    )
                     try:
                         topic = await asyncio.to_thread(_notification_topic, note.recipient)
                     except KetenbusError as exc:  # an agency topics.yaml does not declare
@@ -314,6 +318,9 @@ class IngestService(faust.Service):
 
     async def on_start(self) -> None:
         global _ingest
+        # faust/aiokafka log every send at DEBUG; the worker's log level may leave it on.
+        for name in ("faust", "aiokafka", "mode"):
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).level))
         _ingest = Ingest(settings)
         await asyncio.to_thread(_ingest.start)
 

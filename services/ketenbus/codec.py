@@ -135,13 +135,16 @@ class Codec:
         self.schema(name)
         return self._current[name].fingerprint
 
-    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
-        """Validate and encode `record` under the current schema `name`."""
+    def encode(self, name: str, record: Mapping[str, Any], *, trusted: bool = False) -> bytes:
+        """Validate and encode `record` under the current schema `name`.
+
+        `trusted`: the record was built by our own typed code (the correlator's outputs),
+        so the validator runs only if the writer fails, to name the wrong field. The writer
+        alone would accept e.g. "yes" for a boolean, so input from outside is never trusted.
+        """
         schema = self.schema(name)
-        try:
-            validate(record, schema, raise_errors=True)
-        except fastavro.validation.ValidationError as exc:
-            raise RecordDoesNotMatchSchema(f"{name}: {exc}") from exc
+        if not trusted:
+            self._validate(name, record, schema)
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(self._current[name].fingerprint)
@@ -149,9 +152,17 @@ class Codec:
             # strict_allow_default: a key the schema does not know (a misspelt optional
             # field) is an error, not silently dropped; omitted fields take their default.
             fastavro.schemaless_writer(out, schema, dict(record), strict_allow_default=True)
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            self._validate(name, record, schema)
             raise RecordDoesNotMatchSchema(f"{name}: {exc}") from exc
         return out.getvalue()
+
+    @staticmethod
+    def _validate(name: str, record: Mapping[str, Any], schema: Any) -> None:
+        try:
+            validate(record, schema, raise_errors=True)
+        except fastavro.validation.ValidationError as exc:
+            raise RecordDoesNotMatchSchema(f"{name}: {exc}") from exc
 
     def decode(self, data: bytes | None, reader: str | None = None) -> Decoded:
         """Decode a single-object-encoded message, resolving to the reader schema.

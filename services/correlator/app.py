@@ -95,7 +95,7 @@ cases_topic = app.topic(CASES_TOPIC, key_serializer="raw", value_serializer="raw
 deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serializer="raw")
 
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
-BATCH_SIZE = 200
+BATCH_SIZE = 50
 BATCH_WITHIN_S = 0.05
 
 

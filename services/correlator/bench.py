@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -151,6 +154,8 @@ def _item(record: dict[str, object], line: int) -> IntakeItem:
 def run_correlate_bench(
     events: int, rate: float, seconds: float, progress: Progress
 ) -> CorrelateFigures:
+    # SIGTERM (e.g. `timeout`) ends the bench through its `finally`: no broker left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix="ketenbus-bench-"))
     backbone = Backbone(home)
     os.environ.update({k: v for k, v in backbone.env.items() if k.startswith("KETENBUS_")})
@@ -189,6 +194,7 @@ def run_correlate_bench(
         raw_events, raw_seconds = _raw_ceiling(backbone.bootstrap_servers)
     finally:
         backbone.stop()
+        shutil.rmtree(home, ignore_errors=True)
     quantiles = statistics.quantiles(samples, n=100) if len(samples) >= 2 else [0.0] * 99
     return CorrelateFigures(
         events=events,

@@ -29,4 +29,5 @@ class GemeenteAdapter(AgencyAdapter):
         filled = address.model_copy(update={"municipality_code": _cbs(record.agency)})
         return record.model_copy(update={"address": filled})
 
+
 ADAPTER = GemeenteAdapter()

@@ -67,5 +67,5 @@ def agency_of_topic(topic: str) -> str | None:
     """The agency whose source or notification topic this is, if any."""
     for prefix in (SOURCE_PREFIX, NOTIFICATION_PREFIX):
         if topic.startswith(prefix):
-            return agency_from_slug(topic[len(prefix):])
+            return agency_from_slug(topic[len(prefix) :])
     return None

@@ -303,7 +303,9 @@ class TestAgencyTopicsOnFirstUse:
         change = ConfigEntry("retention.ms", "5000", incremental_operation=AlterConfigOpType.SET)
         resource = ConfigResource(ResourceType.TOPIC, source, incremental_configs=[change])
         ws.admin.incremental_alter_configs([resource])[resource].result(30)
-        assert f"{source}: config retention.ms file 2592000000, cluster 5000" in ws.run("check").stdout
+        assert (
+            f"{source}: config retention.ms file 2592000000, cluster 5000" in ws.run("check").stdout
+        )
 
 
 class TestAcls:

@@ -54,12 +54,13 @@ def read_topic(
             if message is None:
                 continue
             error = message.error()
+            partition = message.partition() or 0
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    remaining.pop(message.partition(), None)
+                    remaining.pop(partition, None)
                 continue
-            if message.offset() + 1 >= remaining.get(message.partition(), 0):
-                remaining.pop(message.partition(), None)
+            if (message.offset() or 0) + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
             yield message
     finally:
         consumer.close()
@@ -110,7 +111,7 @@ def load_cases(bootstrap_servers: str | None = None) -> list[dict[str, Any]]:
         return []
     for message in messages:
         if message.value() is None:  # tombstone: the case was merged away
-            latest.pop(message.key().decode(), None)
+            latest.pop((message.key() or b"").decode(), None)
             continue
         try:
             record = codec.decode(message.value()).record
@@ -165,5 +166,5 @@ def load_notifications(agency: str, bootstrap_servers: str | None = None) -> lis
         if record["notification_id"] in seen:
             continue  # a redelivery (at-least-once): same id, same content
         seen.add(record["notification_id"])
-        found.append((message.timestamp()[1], message.offset(), notification_json(record)))
+        found.append((message.timestamp()[1], message.offset() or 0, notification_json(record)))
     return [item for _, _, item in sorted(found, key=lambda entry: (entry[0], entry[1]))]

@@ -176,7 +176,8 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     gemeenten = {d.gemeente for d in qualifying if d.gemeente}
     agencies = {e.agency for e in own}
     parties = set(agencies) | gemeenten
-    for gemeente in gemeenten or {None}:
+    parties |= competent_agencies(established, None)  # the national agencies
+    for gemeente in gemeenten:
         parties |= competent_agencies(established, gemeente)
     recidive = organisation_facts.recidive_sanctions
     lead = _lead(qualifying)

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import faust
+from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
 from correlator.domain import dwelling, organisation
@@ -79,7 +80,7 @@ app = faust.App(
 )
 
 
-def _inbox(name: str) -> faust.TopicT:
+def _inbox(name: str) -> TopicT:
     return app.topic(
         inbox_topic(settings, name),
         key_serializer="raw",
@@ -99,7 +100,7 @@ BATCH_SIZE = 50
 BATCH_WITHIN_S = 0.05
 
 
-def _table(name: str) -> faust.TableT:
+def _table(name: str) -> TableT[str, Any]:
     return app.Table(
         name,
         default=None,
@@ -114,7 +115,7 @@ clocks = _table("clocks")
 
 Loader = Callable[[dict[str, Any]], Any]
 Handler = Callable[[Any, str, Any, int], Handled]
-_AGGREGATES: dict[str, tuple[faust.TableT, Loader, Handler]] = {
+_AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
 }
@@ -122,7 +123,7 @@ _INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 
 @lru_cache(maxsize=4096)
-def _notification_topic(recipient: str) -> faust.TopicT:
+def _notification_topic(recipient: str) -> TopicT:
     ensure_agency_topics(recipient)  # a municipality's topic exists once first notified
     return app.topic(notification_topic(recipient), key_serializer="raw", value_serializer="raw")
 
@@ -228,7 +229,7 @@ class Batch:
             _store(self.table, row["partition"], key, {**row, "state": self.loaded[key].to_json()})
 
 
-def _store(table: faust.TableT, partition: int, key: str, value: Any) -> None:
+def _store(table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
     """Write a table key to the changelog partition of the inbox partition it lives on.
 
     `table[key] = value` would pick the partition of "the current event", which a batch
@@ -248,8 +249,10 @@ def _advance_clock(inbox: str, partition: int, now: int) -> int:
     return int(known)
 
 
-async def _consume(inbox: str, stream: faust.StreamT) -> None:
-    async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+async def _consume(inbox: str, stream: StreamT[Any]) -> None:
+    async for events in stream.take_events(  # type: ignore[attr-defined]
+        BATCH_SIZE, within=BATCH_WITHIN_S
+    ):
         batch = Batch(inbox)
         for event in events:
             partition = event.message.partition
@@ -271,7 +274,7 @@ async def _consume(inbox: str, stream: faust.StreamT) -> None:
         await batch.commit()
 
 
-async def _dead_letter(event: faust.EventT, exc: Exception, reason: str = "bad_envelope") -> None:
+async def _dead_letter(event: EventT[Any], exc: Exception, reason: str = "bad_envelope") -> None:
     DEADLETTERS.labels("correlator", reason).inc()
     log.warning("message_dead_lettered", topic=event.message.topic, reason=reason, error=str(exc))
     message = event.message
@@ -282,7 +285,11 @@ async def _dead_letter(event: faust.EventT, exc: Exception, reason: str = "bad_e
         exception=exc,
         message=str(exc),
     )
-    await deadletter_topic.send(key=event.key, value=record.value, headers=list(record.headers))
+    await deadletter_topic.send(
+        key=event.key,
+        value=record.value,
+        headers=[(k, v if isinstance(v, bytes) else v.encode()) for k, v in record.headers],
+    )
 
 
 async def _dead_letter_value(value: bytes, agency: str, reason: str, exc: Exception) -> None:
@@ -296,16 +303,20 @@ async def _dead_letter_value(value: bytes, agency: str, reason: str, exc: Except
         message=str(exc),
         agency=agency,
     )
-    await deadletter_topic.send(key=None, value=record.value, headers=list(record.headers))
+    await deadletter_topic.send(
+        key=None,
+        value=record.value,
+        headers=[(k, v if isinstance(v, bytes) else v.encode()) for k, v in record.headers],
+    )
 
 
 @app.agent(dwelling_inbox)
-async def dwelling_agent(stream: faust.StreamT) -> None:
+async def dwelling_agent(stream: StreamT[Any]) -> None:
     await _consume(DWELLING, stream)
 
 
 @app.agent(organisation_inbox)
-async def organisation_agent(stream: faust.StreamT) -> None:
+async def organisation_agent(stream: StreamT[Any]) -> None:
     await _consume(ORGANISATION, stream)
 
 

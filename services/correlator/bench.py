@@ -135,8 +135,9 @@ def _raw_ceiling(bootstrap: str) -> tuple[int, float]:
     started = time.perf_counter()
     while remaining:
         for message in consumer.consume(1000, timeout=1.0):
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     remaining -= 1
                 continue
             codec.decode(message.value())

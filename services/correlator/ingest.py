@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
 from correlator.domain.handlers import DWELLING, ORGANISATION, Outgoing, route
@@ -152,9 +152,10 @@ class Ingest:
         """One batch: everything produced and acknowledged before its offsets commit."""
         latest = self.clock
         for message in batch:
-            if message.error() is not None:
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume_failed", error=str(message.error()))
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume_failed", error=str(error))
                 continue
             event = self._decode(message)
             if event is None:
@@ -196,7 +197,7 @@ class Ingest:
         try:
             decoded = self.codec.decode(message.value())
             event = SourceEvent.from_avro(decoded.schema, decoded.record)
-            owner = agency_of_topic(message.topic())
+            owner = agency_of_topic(message.topic() or "")
             if owner != event.agency:
                 raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
             return event
@@ -229,14 +230,14 @@ class Ingest:
 
     def _send(self, targets: Iterable[Outgoing], partition: int | None = None) -> None:
         for out in targets:
-            kwargs = {"partition": partition} if partition is not None else {}
-            self.producer.produce(
-                inbox_topic(self.settings, out.inbox),
-                key=out.key.encode(),
-                value=envelope(out.message),
-                on_delivery=self._on_delivery,
-                **kwargs,
-            )
+            topic = inbox_topic(self.settings, out.inbox)
+            key, value = out.key.encode(), envelope(out.message)
+            if partition is None:
+                self.producer.produce(topic, value, key, on_delivery=self._on_delivery)
+            else:
+                self.producer.produce(
+                    topic, value, key, partition=partition, on_delivery=self._on_delivery
+                )
             self.producer.poll(0)
 
     def _tick(self) -> None:

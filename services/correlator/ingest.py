@@ -138,6 +138,8 @@ class Ingest:
                     batch = self.consumer.consume(500, timeout=0.5)
                     if batch:
                         self.process(batch)
+                    else:
+                        self._catch_up()
             except IngestError as exc:
                 # Nothing of the failed batch was committed: start over from the
                 # committed offsets with a fresh consumer.

@@ -27,6 +27,8 @@ from rule_scenario import (
     R7_CLOSED,
     R7_REOPENED,
     SCENARIO,
+    address,
+    complaint,
     dwelling,
 )
 
@@ -224,3 +226,17 @@ class TestRule8And9:
         assert {k: public(v) for k, v in cases.items()} == {
             k: public(v) for k, v in rebuilt.items()
         }
+
+
+class TestStreamPause:
+    """Events minutes apart in event time are committed once the stream pauses (the exact
+    clock is sent then), so the backbone goes idle after every publish."""
+
+    def test_a_later_publish_within_the_hour_goes_idle(self, backbone: Backbone) -> None:
+        if backbone.correlator is None:  # the rebuild test above leaves none running
+            backbone.start_correlator()
+        later = complaint("politie", "PAUSE-1", "2026-06-30", address("1011ZY", 1), "INTIMIDATION")
+        later["occurred_at"] = "2026-06-30T10:10:00+02:00"
+        backbone.publish([later])
+        backbone.wait_idle(timeout=90)
+        assert "signal" == backbone.cases()["dwelling:1011ZY-1"]["status"]

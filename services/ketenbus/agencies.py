@@ -12,7 +12,6 @@ import re
 
 from ketenbus.errors import KetenbusError
 
-NATIONAL_AGENCIES = ("nla", "politie", "nau")
 GEMEENTE_PREFIX = "gemeente:"
 _GEMEENTE = re.compile(r"^gemeente:(\d{4})$")
 _AGENCY = re.compile(r"^(gemeente:\d{4}|[a-z][a-z0-9]{1,30})$")

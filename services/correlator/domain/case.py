@@ -46,11 +46,6 @@ class CaseView:
     indicators: tuple[str, ...] = ()
     explanation: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def notifiable(self) -> bool:
-        """Parties are told once the case has ever been open (rule 4)."""
-        return bool(self.notified)
-
     def public(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in PUBLIC_FIELDS}
 

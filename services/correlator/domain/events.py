@@ -20,7 +20,6 @@ _TYPES = {
     "nl.ketenbus.events.AdmissionChanged": "admission",
     "nl.ketenbus.events.CaseAction": "case_action",
 }
-ROLES = ("landlord", "staffing_agency", "employer", "target")
 
 
 class NotAnAgencyEvent(ValueError):
@@ -169,10 +168,6 @@ class OrganisationFacts:
             revocations=self.revocations | other.revocations,
             recidive_sanctions=self.recidive_sanctions | other.recidive_sanctions,
         )
-
-    @property
-    def revoked_at(self) -> int | None:
-        return min((link.occurred_at for link in self.revocations), default=None)
 
     def to_json(self) -> dict[str, Any]:
         return {

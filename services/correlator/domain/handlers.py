@@ -16,9 +16,7 @@ from correlator.domain import dwelling, organisation
 from correlator.domain.case import CaseChange, CaseView, decide_change, stall_due_at
 from correlator.domain.events import (
     BagAlias,
-    DwellingSummary,
     Forwarded,
-    OrganisationFacts,
     SourceEvent,
 )
 
@@ -168,15 +166,3 @@ def simulate(events: Iterable[SourceEvent]) -> Simulation:
             queue.extend(sim.deliver(queue.popleft()).outgoing)
     return sim
 
-
-__all__ = [
-    "DwellingSummary",
-    "Handled",
-    "OrganisationFacts",
-    "Outgoing",
-    "Simulation",
-    "handle_dwelling",
-    "handle_organisation",
-    "route",
-    "simulate",
-]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ketenbus.adapter.bench import run_intake_bench
+from devtools.bench.intake import run_intake_bench
 from ketenbus.logging import configure_logging
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Fixtures shared by every test: a real Kafka broker and throwaway topics on it.
 
 `bootstrap_servers` uses the broker at `KETENBUS_BOOTSTRAP_SERVERS` when one answers there,
-otherwise it starts the embedded broker (`ketenbus.kafka_local`) on `KETENBUS_KAFKA_PORT`
+otherwise it starts the embedded broker (`devtools.embedded_kafka`) on `KETENBUS_KAFKA_PORT`
 under `KETENBUS_HOME` for the session and stops it at the end. It never skips.
 """
 
@@ -16,7 +16,7 @@ from contextlib import suppress
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from ketenbus.kafka_local import LocalBroker, broker_answers
+from devtools.embedded_kafka import LocalBroker, broker_answers
 from ketenbus.settings import get_settings
 
 TopicFactory = Callable[..., str]

@@ -42,7 +42,7 @@ from correlator.wire import (
     open_envelope,
 )
 from ketenbus.agencies import CASES_TOPIC, notification_topic
-from ketenbus.codec import get_codec
+from ketenbus.contracts.codec import get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
 from ketenbus.logging import configure_logging, get_logger
@@ -54,7 +54,7 @@ from ketenbus.metrics import (
     NOTIFICATIONS_SENT,
 )
 from ketenbus.settings import get_settings
-from ketenbus.topics_admin import ensure_agency_topics
+from ketenbus.topics.admin import ensure_agency_topics
 
 settings = get_settings()
 configure_logging(settings.log_level)

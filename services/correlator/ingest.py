@@ -20,7 +20,7 @@ from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
 from correlator.domain.handlers import DWELLING, ORGANISATION, Outgoing, route
 from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
-from ketenbus.codec import CodecError, get_codec
+from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from ketenbus.agencies import CASES_TOPIC, notification_topic
-from ketenbus.codec import CodecError, get_codec
+from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.settings import get_settings
 
 

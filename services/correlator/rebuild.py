@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX
 from ketenbus.settings import Settings
-from ketenbus.topics_admin import apply_topics, load_topics
+from ketenbus.topics.admin import apply_topics, load_topics
 
 Progress = Callable[[str], None]
 

@@ -1,14 +1,24 @@
-"""The `ketenbus` command line: one entry point, a subcommand per capability.
+"""The `ketenbus` command line: one entry point composed from the commands packages register.
 
-Subcommand groups live in their own modules and are imported lazily by `main`, so
-`ketenbus kafka status` does not pay for importing faust.
+Each package that brings commands declares them as entry points in the group
+`ketenbus.commands` (see pyproject.toml): `name = "package.commands.module:register"`, where
+`register(app)` adds that group's commands. The common package therefore imports no
+service: an adapter made by `ketenbus new-adapter`, or any installed package, adds its own
+commands the same way. A command module that fails to import is an error that names it,
+never a silently missing command. Modules import their heavy dependencies (faust) lazily,
+so `ketenbus kafka status` stays quick.
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib.metadata import EntryPoint, entry_points
 
 import typer
+
+from ketenbus.errors import KetenbusError
+
+#: The entry-point group every package registers its commands in.
+COMMAND_GROUP = "ketenbus.commands"
 
 app = typer.Typer(
     help="ketenbus: the event-sourced coordination backbone between Dutch agencies.",
@@ -16,30 +26,35 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# module -> attribute: each module exposes `register(app)` adding its commands.
-_COMMAND_MODULES = (
-    "ketenbus.cli_kafka",
-    "ketenbus.cli_topics",
-    "ketenbus.cli_services",
-    "ketenbus.cli_cases",
-    "ketenbus.cli_demo",
-    "ketenbus.cli_lag",
-    "ketenbus.cli_schemas",
-    "ketenbus.cli_integration",
-    "ketenbus.cli_scaffold",
-    "ketenbus.cli_bench",
-)
+
+class CommandModuleBroken(KetenbusError):
+    """A registered command module could not be imported or has no `register(app)`."""
 
 
-def _register_all() -> None:
-    for name in _COMMAND_MODULES:
+def command_entry_points() -> list[EntryPoint]:
+    """The registered command modules, in name order (the order of `ketenbus --help`)."""
+    return sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)
+
+
+def register_all(target: typer.Typer) -> None:
+    """Add every registered package's commands to `target`."""
+    found = command_entry_points()
+    if not found:
+        raise CommandModuleBroken(
+            f"no commands registered in {COMMAND_GROUP!r}:"
+            " is ketenbus installed (pip install -e .)?"
+        )
+    for ep in found:
         try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that capability has not landed yet
-                continue
-            raise
-        module.register(app)
+            register = ep.load()
+        except Exception as exc:  # any import failure: say which module, then stop
+            raise CommandModuleBroken(
+                f"command module {ep.value!r} ({ep.name}) failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(register):
+            raise CommandModuleBroken(f"{ep.value!r} is not a callable register(app)")
+        register(target)
 
 
 def main() -> None:
@@ -48,5 +63,9 @@ def main() -> None:
     from ketenbus.settings import get_settings
 
     configure_logging(get_settings().log_level)
-    _register_all()
+    try:
+        register_all(app)
+    except CommandModuleBroken as exc:
+        typer.echo(f"ketenbus: {exc}", err=True)
+        raise SystemExit(70) from None  # EX_SOFTWARE: the installation is broken
     app()

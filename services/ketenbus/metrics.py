@@ -162,7 +162,7 @@ LAGMONITOR_LAST_SAMPLE = Gauge(
     "When the lag monitor last sampled the cluster successfully, epoch s",
 )
 
-# Webhook bridge (services/webhook)
+# Webhook bridge (services/operations/webhook)
 WEBHOOK_DELIVERIES = Counter(
     "ketenbus_webhook_deliveries_total",
     "HTTP delivery attempts by outcome: delivered (2xx), http_error, connection_error",

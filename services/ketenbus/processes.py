@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from structlog.typing import FilteringBoundLogger
+from structlog.stdlib import BoundLogger
 
 
 def pid_alive(pid: int) -> bool:
@@ -26,7 +26,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def stop_on_signals(log: FilteringBoundLogger) -> threading.Event:
+def stop_on_signals(log: BoundLogger) -> threading.Event:
     """An event set on SIGTERM or SIGINT, for a service's main loop to end cleanly."""
     stop = threading.Event()
 

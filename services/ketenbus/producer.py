@@ -117,8 +117,8 @@ class ReliableProducer:
             on_report(
                 DeliveryReport(
                     topic=topic,
-                    partition=msg.partition() if err is None else -1,
-                    offset=msg.offset() if err is None else -1,
+                    partition=_or_unknown(msg.partition()) if err is None else -1,
+                    offset=_or_unknown(msg.offset()) if err is None else -1,
                     error=err,
                 )
             )
@@ -156,3 +156,8 @@ class ReliableProducer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _or_unknown(value: int | None) -> int:
+    """librdkafka reports partition/offset as optional; -1 means "not known"."""
+    return -1 if value is None else value

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         True, description="produce notifications (off while `ketenbus rebuild` replays)"
     )
 
-    # Webhook bridge (services/webhook, `ketenbus webhook ...`).
+    # Webhook bridge (services/operations/webhook, `ketenbus webhook ...`).
     webhook_subscriptions_file: Path = Field(
         PROJECT_ROOT / "deploy" / "webhook" / "subscriptions.yaml",
         description="YAML file of webhook subscriptions (id, agency, callback_url, secret, ...)",

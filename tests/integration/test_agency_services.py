@@ -19,13 +19,13 @@ from agency_topics_reader import all_bytes, end_offsets, headers_of, read_at, re
 from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
 
-from ketenbus.adapter.app import create_app
-from ketenbus.adapter.events import EVENT_TYPES, event_id
-from ketenbus.adapter.registry import BUILTIN_ADAPTERS
-from ketenbus.adapter.runtime import build_publisher
-from ketenbus.adapter.samples import BAD_LINES, jsonl_lines, record, synthetic_bsn
+from devtools.samples import BAD_LINES, jsonl_lines, record, synthetic_bsn
+from intake.app import create_app
+from intake.events import EVENT_TYPES, event_id
+from intake.registry import BUILTIN_ADAPTERS
+from intake.runtime import build_publisher
 from ketenbus.agencies import DEADLETTER_TOPIC, source_topic
-from ketenbus.codec import get_codec
+from ketenbus.contracts.codec import get_codec
 from ketenbus.settings import Settings, get_settings
 
 pytestmark = pytest.mark.broker
@@ -230,7 +230,7 @@ class TestRefusals:
             "ketenbus.errors.reason": "type_not_allowed",
             "ketenbus.errors.agency": "nla",
             "ketenbus.errors.type": "admission_revoked",
-            "__connect.errors.exception.class.name": "ketenbus.adapter.errors.TypeNotAllowed",
+            "__connect.errors.exception.class.name": "intake.errors.TypeNotAllowed",
             "__connect.errors.exception.message": "agency nla may not publish admission_revoked"
             " (allowed: case_action, complaint, inspection, sanction)",
         }

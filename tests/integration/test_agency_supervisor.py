@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.supervisor import SERVICES, Supervisor
 from ketenbus.settings import get_settings
-from ketenbus.supervisor import SERVICES, Supervisor
 
 pytestmark = pytest.mark.broker
 
@@ -90,7 +90,7 @@ class TestPseudonymKeyAtStart:
         env = {k: v for k, v in os.environ.items() if k != "KETENBUS_PSEUDONYM_KEY"}
         env |= {"KETENBUS_ENVIRONMENT": "prod", "KETENBUS_BOOTSTRAP_SERVERS": bootstrap_servers}
         result = subprocess.run(
-            [sys.executable, "-m", "nla", "--port", str(free_port())],
+            [sys.executable, "-m", "agencies.nla", "--port", str(free_port())],
             capture_output=True,
             text=True,
             env=env,

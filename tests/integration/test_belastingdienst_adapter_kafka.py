@@ -20,14 +20,14 @@ import pytest
 from agency_topics_reader import read_at
 from fastapi.testclient import TestClient
 
-import belastingdienst
-from belastingdienst import map_native
-from ketenbus.adapter.app import create_app
-from ketenbus.adapter.events import event_id
-from ketenbus.adapter.runtime import build_publisher
-from ketenbus.codec import get_codec
+import agencies.belastingdienst as belastingdienst
+from agencies.belastingdienst import map_native
+from devtools.supervisor import Supervisor, adapter_services
+from intake.app import create_app
+from intake.events import event_id
+from intake.runtime import build_publisher
+from ketenbus.contracts.codec import get_codec
 from ketenbus.settings import get_settings
-from ketenbus.supervisor import Supervisor, adapter_services
 
 pytestmark = pytest.mark.broker
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from ketenbus.codec import Codec, EmptyMessage
-from ketenbus.contract_examples import EVENT_SCHEMAS, example
+from ketenbus.contracts.codec import Codec, EmptyMessage
+from ketenbus.contracts.examples import EVENT_SCHEMAS, example
 from ketenbus.producer import DeliveryReport, OutgoingRecord, ReliableProducer
 from ketenbus.settings import PROJECT_ROOT
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from rule_scenario import SCENARIO
 
-from correlator.synthetic import synthetic_records
-from ketenbus.sandbox import Backbone, public
+from devtools.sandbox import Backbone, public
+from devtools.synthetic import synthetic_records
 
 pytestmark = pytest.mark.broker
 

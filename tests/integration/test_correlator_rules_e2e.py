@@ -33,8 +33,8 @@ from rule_scenario import (
 )
 
 from correlator.projection import read_topic
+from devtools.sandbox import Backbone, public
 from ketenbus.agencies import CASES_TOPIC
-from ketenbus.sandbox import Backbone, public
 
 pytestmark = pytest.mark.broker
 

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from ketenbus.kafka_local import LocalCluster, free_port_block
+from devtools.embedded_kafka import LocalCluster, free_port_block
 from ketenbus.producer import OutgoingRecord, ReliableProducer
 from ketenbus.settings import get_settings
 

@@ -20,7 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
     ResourceType,
 )
 
-from ketenbus.kafka_local import (
+from devtools.embedded_kafka import (
     LocalBroker,
     broker_answers,
     free_port_block,

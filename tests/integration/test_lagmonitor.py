@@ -26,11 +26,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ketenbus import metrics
 from ketenbus.producer import OutgoingRecord, ReliableProducer
-from lagmonitor.collector import LagCollector
-from lagmonitor.idle import check_idle, wait_until_idle
-from lagmonitor.model import ABSENT_STATE, Status
-from lagmonitor.service import LagMonitor
-from lagmonitor.status import LagTracker
+from operations.lagmonitor.collector import LagCollector
+from operations.lagmonitor.idle import check_idle, wait_until_idle
+from operations.lagmonitor.model import ABSENT_STATE, Status
+from operations.lagmonitor.service import LagMonitor
+from operations.lagmonitor.status import LagTracker
 
 pytestmark = pytest.mark.broker
 
@@ -495,7 +495,7 @@ class TestService:
         commit(bootstrap_servers, group, topic, {0: 1})
         port = _free_port()
         service = subprocess.Popen(
-            [sys.executable, "-m", "lagmonitor"],
+            [sys.executable, "-m", "operations.lagmonitor"],
             env={
                 **os.environ,
                 "KETENBUS_BOOTSTRAP_SERVERS": bootstrap_servers,

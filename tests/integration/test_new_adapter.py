@@ -3,7 +3,7 @@ passes its own generated tests, publishes the new agency's native records, and t
 correlator, untouched, puts them into a case and notifies the new agency.
 
 The copy's code is what runs (PYTHONPATH points at its services/), on a backbone of its
-own (a fresh broker and correlator: `ketenbus.sandbox`).
+own (a fresh broker and correlator: `devtools.sandbox`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ketenbus.sandbox import KETENBUS, Backbone
+from devtools.sandbox import KETENBUS, Backbone
 
 pytestmark = pytest.mark.broker
 

@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from webhook_receiver import NOTIFICATION, fresh_agency, notification, produce
 
 from correlator.projection import notification_json
-from ketenbus.codec import get_codec
+from ketenbus.contracts.codec import get_codec
 
 pytestmark = pytest.mark.broker
 

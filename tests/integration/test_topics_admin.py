@@ -28,14 +28,14 @@ from typer.testing import CliRunner, Result
 
 from ketenbus import cli_topics
 from ketenbus.settings import PROJECT_ROOT, Settings
-from ketenbus.topics_admin import (
+from ketenbus.topics.admin import (
     apply_topics,
     check_topics,
     clear_ensure_cache,
     ensure_agency_topics,
     make_admin,
 )
-from ketenbus.topics_spec import TopicsFile, load_topics
+from ketenbus.topics.spec import TopicsFile, load_topics
 
 pytestmark = pytest.mark.broker
 

@@ -21,7 +21,7 @@ from webhook_receiver import (
 from correlator.projection import read_topic
 from ketenbus.agencies import DEADLETTER_TOPIC
 from ketenbus.deadletter import H_REASON, H_SOURCE
-from webhook.core import CLOUDEVENT_TYPE, IDEMPOTENCY_HEADER
+from operations.webhook.core import CLOUDEVENT_TYPE, IDEMPOTENCY_HEADER
 
 pytestmark = pytest.mark.broker
 

@@ -25,11 +25,16 @@ import yaml
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from ketenbus.agencies import notification_topic
-from ketenbus.codec import get_codec
+from ketenbus.contracts.codec import get_codec
 from ketenbus.producer import OutgoingRecord, ReliableProducer
 from ketenbus.settings import get_settings
-from ketenbus.topics_admin import ensure_agency_topics
-from webhook.core import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from ketenbus.topics.admin import ensure_agency_topics
+from operations.webhook.core import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+)
 
 SECRET = "test-secret"
 NOTIFICATION = "nl.ketenbus.cases.Notification"
@@ -174,7 +179,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
 
 
 class BridgeProcess:
-    """`python -m webhook` with a subscriptions file and home of its own."""
+    """`python -m operations.webhook` with a subscriptions file and home of its own."""
 
     def __init__(
         self, home: Path, bootstrap_servers: str, subscriptions: list[dict[str, Any]]
@@ -198,7 +203,10 @@ class BridgeProcess:
     def start(self) -> BridgeProcess:
         self.log = (self.home / "bridge.out").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "webhook"], env=self.env, stdout=self.log, stderr=self.log
+            [sys.executable, "-m", "operations.webhook"],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
         )
         return self
 

@@ -13,19 +13,19 @@ from typing import Any
 
 import pytest
 
-import belastingdienst
-from belastingdienst import ADAPTER, map_native
-from belastingdienst.adapter import FIELD_NAMES
-from ketenbus.adapter import InvalidRecord, MalformedRecord, TypeNotAllowed
-from ketenbus.adapter.base import IntakeItem
-from ketenbus.adapter.files import read_jsonl, reader_for
-from ketenbus.adapter.intake import Intake, PreparedEvent
-from ketenbus.adapter.native import NativeRecordUnreadable, map_line
-from ketenbus.adapter.registry import AdapterRegistry
-from ketenbus.adapter.samples import record
+import agencies.belastingdienst as belastingdienst
+from agencies.belastingdienst import ADAPTER, map_native
+from agencies.belastingdienst.adapter import FIELD_NAMES
+from devtools.samples import record
+from intake import InvalidRecord, MalformedRecord, TypeNotAllowed
+from intake.base import IntakeItem
+from intake.core import Intake, PreparedEvent
+from intake.files import read_jsonl, reader_for
+from intake.native import NativeRecordUnreadable, map_line
+from intake.registry import AdapterRegistry
 from ketenbus.pseudonyms import Pseudonymiser
 from ketenbus.settings import get_settings
-from ketenbus.topics_spec import load_topics
+from ketenbus.topics.spec import load_topics
 
 AGENCY = "belastingdienst"
 SAMPLE = Path(belastingdienst.__file__).parent / "samples" / "sample.belastingdienst.jsonl"

@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ketenbus.cli_schemas import register
-from ketenbus.codec import Codec, get_codec
-from ketenbus.contract_examples import example
+from ketenbus.commands.schemas import register
+from ketenbus.contracts.codec import Codec, get_codec
+from ketenbus.contracts.examples import example
 from ketenbus.settings import PROJECT_ROOT
 
 COMPLAINT = "nl.ketenbus.events.Complaint"

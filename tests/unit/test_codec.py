@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastavro.schema import fingerprint
 
-from ketenbus.codec import (
+from ketenbus.contracts.codec import (
     HEADER_LEN,
     MAGIC,
     Codec,
@@ -27,7 +27,7 @@ from ketenbus.codec import (
     fingerprint_header,
     get_codec,
 )
-from ketenbus.contract_examples import EVENT_SCHEMAS, example
+from ketenbus.contracts.examples import EVENT_SCHEMAS, example
 from ketenbus.errors import KetenbusError
 from ketenbus.settings import PROJECT_ROOT
 

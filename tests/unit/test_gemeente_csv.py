@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gemeente.complaint_desk import read_complaint_desk_csv
-from ketenbus.adapter import MalformedRecord, UnreadableFile
-from ketenbus.adapter.errors import InvalidRecord
-from ketenbus.adapter.intake import Intake
-from ketenbus.adapter.registry import AdapterRegistry
+from agencies.gemeente.complaint_desk import read_complaint_desk_csv
+from intake import MalformedRecord, UnreadableFile
+from intake.core import Intake
+from intake.errors import InvalidRecord
+from intake.registry import AdapterRegistry
 from ketenbus.pseudonyms import Pseudonymiser
 
 HEADER = (

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from ketenbus.adapter import IntakeItem, RecordRejected
-from ketenbus.adapter.errors import (
+from devtools.samples import record, synthetic_bsn
+from intake import IntakeItem, RecordRejected
+from intake.core import Intake, PreparedEvent
+from intake.errors import (
     AgencyMismatch,
     AgencyNotServed,
     InvalidRecord,
@@ -19,13 +21,11 @@ from ketenbus.adapter.errors import (
     NotCompetent,
     TypeNotAllowed,
 )
-from ketenbus.adapter.events import event_id
-from ketenbus.adapter.intake import Intake, PreparedEvent
-from ketenbus.adapter.models import format_errors, parse_record
-from ketenbus.adapter.redact import BLANK, redact, scrub_text
-from ketenbus.adapter.registry import AdapterRegistry
-from ketenbus.adapter.samples import record, synthetic_bsn
-from ketenbus.codec import get_codec
+from intake.events import event_id
+from intake.models import format_errors, parse_record
+from intake.redact import BLANK, redact, scrub_text
+from intake.registry import AdapterRegistry
+from ketenbus.contracts.codec import get_codec
 from ketenbus.pseudonyms import (
     DEV_PSEUDONYM_KEY,
     Pseudonymiser,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ketenbus.kafka_local import (
+from devtools.embedded_kafka import (
     KAFKA_POM,
     NodeConfig,
     ToolMissing,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lagmonitor.idle import check_idle
-from lagmonitor.model import ABSENT_STATE, ClusterSample, GroupSample, PartitionSample
-from lagmonitor.service import exposition
-from lagmonitor.status import LagTracker
+from operations.lagmonitor.idle import check_idle
+from operations.lagmonitor.model import ABSENT_STATE, ClusterSample, GroupSample, PartitionSample
+from operations.lagmonitor.service import exposition
+from operations.lagmonitor.status import LagTracker
 
 CORRELATOR = "ketenbus-correlator"
 

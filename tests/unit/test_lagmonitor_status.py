@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lagmonitor.model import (
+from operations.lagmonitor.model import (
     ClusterSample,
     GroupSample,
     LagReport,
@@ -12,7 +12,7 @@ from lagmonitor.model import (
     PartitionSample,
     Status,
 )
-from lagmonitor.status import (
+from operations.lagmonitor.status import (
     LagTracker,
     Observation,
     evaluate_partition,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ketenbus.scaffold import (
+from devtools.scaffold import (
     AdapterExists,
     InvalidAdapterName,
     InvalidScaffoldOption,
@@ -18,17 +18,17 @@ from ketenbus.scaffold import (
     render,
     write_scaffold,
 )
-from ketenbus.scaffold.topics_edit import TopicsEditFailed, add_agency, add_dead_letter_producer
+from devtools.scaffold.topics_edit import TopicsEditFailed, add_agency, add_dead_letter_producer
+from devtools.supervisor import adapter_services
 from ketenbus.settings import PROJECT_ROOT, Settings, get_settings
-from ketenbus.supervisor import adapter_services
-from ketenbus.topics_spec import parse_topics
+from ketenbus.topics.spec import parse_topics
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A repository with the project's topics.yaml and an empty services/."""
     shutil.copy(PROJECT_ROOT / "topics.yaml", tmp_path / "topics.yaml")
-    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "agencies").mkdir(parents=True)
     return tmp_path
 
 
@@ -58,7 +58,7 @@ class TestName:
             plan_adapter(name, root=root, settings=settings)
 
     def test_existing_package(self, root: Path, settings: Settings) -> None:
-        (root / "services" / "douane").mkdir()
+        (root / "services" / "agencies" / "douane").mkdir()
         with pytest.raises(AdapterExists):
             plan_adapter("douane", root=root, settings=settings)
 
@@ -93,7 +93,8 @@ class TestOptions:
         assert ("00000001234567890000", False) == (plan.oin, plan.oin_placeholder)
 
     def test_port_skips_the_ports_of_other_adapters(self, root: Path, settings: Settings) -> None:
-        shutil.copytree(PROJECT_ROOT / "services" / "belastingdienst", root / "services" / "bd")
+        agencies = PROJECT_ROOT / "services" / "agencies"
+        shutil.copytree(agencies / "belastingdienst", root / "services" / "agencies" / "bd")
         assert 8086 == plan_adapter("douane", root=root, settings=settings).port
 
 
@@ -147,7 +148,7 @@ class TestRender:
         assert ("# mine\n", before, False) == (
             existing.read_text(),
             (root / "topics.yaml").read_text(),
-            (root / "services" / "douane").exists(),
+            (root / "services" / "agencies" / "douane").exists(),
         )
 
 

@@ -10,7 +10,7 @@ import fastavro
 import pytest
 from fastavro.utils import generate_many
 
-from ketenbus.schema_compat import (
+from ketenbus.contracts.compat import (
     BreakingChange,
     Direction,
     SchemaSet,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from topics_builders import raw_spec, spec
 
 from ketenbus.settings import PROJECT_ROOT
-from ketenbus.topics_acl import Acl, generate_acls
-from ketenbus.topics_spec import load_topics
+from ketenbus.topics.acl import Acl, generate_acls
+from ketenbus.topics.spec import load_topics
 
 
 def _of(acls: list[Acl], principal: str) -> set[tuple[str, str, str, str]]:

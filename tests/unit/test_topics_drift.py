@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from topics_builders import spec
 
-from ketenbus.topics_admin import ActualTopic, Drift, diff_topics, replication_warning
-from ketenbus.topics_spec import ResolvedTopic
+from ketenbus.topics.admin import ActualTopic, Drift, diff_topics, replication_warning
+from ketenbus.topics.spec import ResolvedTopic
 
 
 def _as_cluster(topics: list[ResolvedTopic], brokers: int) -> dict[str, ActualTopic]:

@@ -9,8 +9,8 @@ from topics_builders import raw_spec, spec
 
 from ketenbus.agencies import notification_topic, source_topic
 from ketenbus.settings import PROJECT_ROOT, Settings
-from ketenbus.topics_admin import expected_topics
-from ketenbus.topics_spec import (
+from ketenbus.topics.admin import expected_topics
+from ketenbus.topics.spec import (
     TopicsFileInvalid,
     UnknownAgencyTopics,
     load_topics,

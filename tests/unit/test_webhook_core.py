@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from webhook.core import (
+from operations.webhook.core import (
     CLOUDEVENT_TYPE,
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,

@@ -8,9 +8,13 @@ from typing import Any
 import pytest
 
 from ketenbus.settings import PROJECT_ROOT
-from webhook.errors import SecretMissing, SubscriptionsInvalid, UnknownSubscription
-from webhook.journal import DELIVERED, FILTERED, RETRYING, Journal
-from webhook.subscriptions import find_subscription, load_subscriptions, parse_subscriptions
+from operations.webhook.errors import SecretMissing, SubscriptionsInvalid, UnknownSubscription
+from operations.webhook.journal import DELIVERED, FILTERED, RETRYING, Journal
+from operations.webhook.subscriptions import (
+    find_subscription,
+    load_subscriptions,
+    parse_subscriptions,
+)
 
 
 def entry(**overrides: Any) -> dict[str, Any]:

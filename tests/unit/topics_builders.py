@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ketenbus.topics_spec import TopicsFile, parse_topics
+from ketenbus.topics.spec import TopicsFile, parse_topics
 
 _MINIMAL: dict[str, Any] = {
     "version": 1,

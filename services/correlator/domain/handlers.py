@@ -165,4 +165,3 @@ def simulate(events: Iterable[SourceEvent]) -> Simulation:
         while queue:
             queue.extend(sim.deliver(queue.popleft()).outgoing)
     return sim
-

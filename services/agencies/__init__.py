@@ -1,0 +1,1 @@
+"""The agency adapters, one package each, built on the intake SDK."""

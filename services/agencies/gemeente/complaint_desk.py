@@ -1,0 +1,219 @@
+"""The municipal complaint-desk (meldpunt) CSV export -> complaint intake records.
+
+Columns (header row required, Dutch names, any order; `,` or `;` as delimiter, UTF-8):
+
+| column | meaning | required |
+|---|---|---|
+| gemeentecode | CBS code of the municipality (`0599`) | yes |
+| meldingnummer | the desk's own reference (becomes `ref`) | yes |
+| datum_melding | ISO 8601 with zone, or `dd-mm-jjjj uu:mm` (Europe/Amsterdam time) | yes |
+| postcode, huisnummer, huisletter, toevoeging, bag_id | the dwelling | no |
+| kvk_verhuurder, kvk_uitzendbureau, kvk_werkgever | landlord / staffing agency / employer | no |
+| misstanden | violation codes or their Dutch names, separated by `|` | no |
+| anoniem | ja/nee (also true/false, 1/0) | no |
+
+Each row becomes the JSON intake record of DESIGN.md and takes the same validation path
+as JSONL; errors name the CSV column. An unknown or missing column rejects the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from intake import IntakeItem, MalformedRecord, UnreadableFile
+
+LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
+_DUTCH_DATE = re.compile(
+    r"^(?P<d>\d{1,2})-(?P<m>\d{1,2})-(?P<y>\d{4})"
+    r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+)
+REQUIRED = ("gemeentecode", "meldingnummer", "datum_melding")
+OPTIONAL = (
+    "postcode",
+    "huisnummer",
+    "huisletter",
+    "toevoeging",
+    "bag_id",
+    "kvk_verhuurder",
+    "kvk_uitzendbureau",
+    "kvk_werkgever",
+    "misstanden",
+    "anoniem",
+)
+COLUMNS = REQUIRED + OPTIONAL
+_ADDRESS = {
+    "postcode": "postcode",
+    "huisnummer": "house_number",
+    "huisletter": "house_letter",
+    "toevoeging": "addition",
+    "bag_id": "bag_id",
+}
+_KVK = {
+    "kvk_verhuurder": "landlord_kvk",
+    "kvk_uitzendbureau": "staffing_agency_kvk",
+    "kvk_werkgever": "employer_kvk",
+}
+#: Dutch names of the violation codes (DESIGN.md), lower case.
+DUTCH_VIOLATIONS = {
+    "overbewoning": "OVERCROWDING",
+    "kamerverhuur zonder vergunning": "UNLICENSED_ROOM_LETTING",
+    "gevaarlijke situatie": "UNSAFE_DWELLING",
+    "brandveiligheid": "UNSAFE_DWELLING",
+    "intimidatie": "INTIMIDATION",
+    "intimidatie door verhuurder": "INTIMIDATION",
+    "geen schriftelijke huurovereenkomst": "NO_WRITTEN_LEASE",
+    "huur niet los van arbeidsovereenkomst": "HOUSING_TIED_TO_JOB",
+    "huur boven maximum": "EXCESSIVE_RENT",
+    "bewoners niet in brp": "BRP_NOT_REGISTERED",
+    "inschrijving brp belemmerd": "BRP_REGISTRATION_OBSTRUCTED",
+    "onderbetaling": "UNDERPAYMENT",
+    "onterechte inhoudingen": "UNDERPAYMENT",
+    "tewerkstelling zonder vergunning": "ILLEGAL_EMPLOYMENT",
+    "ernstige benadeling": "SERIOUS_DISADVANTAGE",
+    "arbeidsuitbuiting": "LABOUR_EXPLOITATION",
+    "mensenhandel": "HUMAN_TRAFFICKING",
+    "uitlenen zonder toelating": "UNADMITTED_LENDING",
+}
+_YES = {
+    "ja": True,
+    "j": True,
+    "true": True,
+    "1": True,
+    "nee": False,
+    "n": False,
+    "false": False,
+    "0": False,
+}
+#: intake field -> CSV column, so messages name what the desk sees
+FIELD_TO_COLUMN = {
+    "agency": "gemeentecode",
+    "ref": "meldingnummer",
+    "occurred_at": "datum_melding",
+    "violations": "misstanden",
+    "anonymous": "anoniem",
+    **{f"address.{v}": k for k, v in _ADDRESS.items()},
+    "address.municipality_code": "gemeentecode",
+    **{v: k for k, v in _KVK.items()},
+}
+
+
+class _LineTap:
+    """Feeds lines to csv.reader and remembers them, so a row's original text is known."""
+
+    def __init__(self, handle: Iterator[str]) -> None:
+        self._handle = handle
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._handle)
+        self.taken.append(line)
+        return line
+
+    def take(self) -> str:
+        text, self.taken = "".join(self.taken), []
+        return text
+
+
+def occurred_at(value: str) -> str:
+    """ISO 8601 passes through (validation wants a zone); `dd-mm-jjjj uu:mm` is Dutch time."""
+    found = _DUTCH_DATE.match(value)
+    if not found:
+        return value
+    parts = {k: int(v) if v else 0 for k, v in found.groupdict().items()}
+    local = datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"])
+    return local.replace(tzinfo=LOCAL_TIME).isoformat()
+
+
+def _violations(cell: str) -> list[str]:
+    codes = []
+    for item in cell.split("|"):
+        label = " ".join(item.split())
+        if label:
+            codes.append(DUTCH_VIOLATIONS.get(label.lower(), label.upper().replace(" ", "_")))
+    return codes
+
+
+def row_to_record(row: dict[str, str]) -> dict[str, Any]:
+    """One CSV row as a complaint intake record (values left for validation to judge)."""
+    cell = {k: (v or "").strip() for k, v in row.items()}
+    record: dict[str, Any] = {
+        "agency": f"gemeente:{cell['gemeentecode']}",
+        "type": "complaint",
+        "ref": cell["meldingnummer"],
+        "occurred_at": occurred_at(cell["datum_melding"]),
+    }
+    address: dict[str, Any] = {}
+    for column, field in _ADDRESS.items():
+        if cell.get(column):
+            value: Any = cell[column]
+            if field == "house_number" and value.isdigit():
+                value = int(value)
+            address[field] = value
+    if address:
+        address["municipality_code"] = cell["gemeentecode"]
+        record["address"] = address
+    for column, field in _KVK.items():
+        if cell.get(column):
+            record[field] = cell[column]
+    if cell.get("misstanden"):
+        record["violations"] = _violations(cell["misstanden"])
+    if cell.get("anoniem"):
+        answer = _YES.get(cell["anoniem"].lower())
+        record["anonymous"] = answer if answer is not None else cell["anoniem"]
+    return record
+
+
+def _check_header(header: list[str], path: Path) -> list[str]:
+    names = [h.strip().lower() for h in header]
+    unknown = [h for h in names if h not in COLUMNS]
+    missing = [c for c in REQUIRED if c not in names]
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"unknown column(s) {', '.join(unknown)}")
+        if missing:
+            problems.append(f"missing column(s) {', '.join(missing)}")
+        raise UnreadableFile(
+            f"{path}: line 1: {'; '.join(problems)} (columns: {', '.join(COLUMNS)})"
+        )
+    return names
+
+
+def read_complaint_desk_csv(path: Path) -> Iterator[IntakeItem]:
+    """Intake items of a complaint-desk export; line numbers are the file's own."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+        if not first.strip():
+            raise UnreadableFile(f"{path}: line 1: no header row")
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        header = _check_header(next(csv.reader([first], delimiter=delimiter)), path)
+        tap = _LineTap(handle)
+        reader = csv.reader(tap, delimiter=delimiter)
+        line = 2
+        for cells in reader:
+            original = tap.take()
+            start = line
+            line += max(original.count("\n"), 1)
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                error = MalformedRecord(f"expected {len(header)} columns, found {len(cells)}")
+                yield IntakeItem(b"", original.rstrip("\r\n").encode(), start, error=error)
+                continue
+            record = row_to_record(dict(zip(header, cells, strict=True)))
+            yield IntakeItem(
+                payload=json.dumps(record).encode(),
+                original=original.rstrip("\r\n").encode(),
+                line=start,
+                field_names=FIELD_TO_COLUMN,
+            )

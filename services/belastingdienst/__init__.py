@@ -1,8 +1,0 @@
-"""The agency service of Belastingdienst (the tax office): agency code `belastingdienst`.
-
-Scaffolded by `ketenbus new-adapter`; see docs/adding-an-agency.md.
-"""
-
-from belastingdienst.adapter import ADAPTER, BelastingdienstAdapter, map_native
-
-__all__ = ["ADAPTER", "BelastingdienstAdapter", "map_native"]

@@ -1,9 +1,0 @@
-"""`python -m belastingdienst`: the belastingdienst intake service.
-
-Port: 8085, declared in adapter.py (KETENBUS_ADAPTER_PORTS overrides it).
-"""
-
-from ketenbus.adapter.serve import main
-
-if __name__ == "__main__":
-    main("belastingdienst")

@@ -1,0 +1,1 @@
+"""Commands of the correlator: cases, notifications, rebuild."""

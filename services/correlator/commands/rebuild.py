@@ -1,0 +1,90 @@
+"""`ketenbus rebuild`: reset the correlator and rebuild every case by replaying the source
+topics (docs/correlation.md, rules 8 and 9: replay gives the same cases as live operation).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from ketenbus.settings import get_settings
+
+
+def _ketenbus(*args: str) -> int:
+    return subprocess.run([sys.executable, "-m", "ketenbus", *args], check=False).returncode
+
+
+def rebuild(
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    notifications: Annotated[
+        bool, typer.Option("--notifications", help="also truncate and re-send all notifications")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the replay")] = 600,
+) -> None:
+    """Reset the correlator's state and rebuild every case by replaying the source topics.
+
+    Notifications are not sent again unless --notifications is given (agencies already
+    have them); cases.events is rebuilt in full.
+    """
+    from correlator.projection import load_cases
+    from correlator.rebuild import RebuildFailed, reset
+    from devtools.supervisor import SERVICES, Supervisor
+    from ketenbus.topics.admin import make_admin
+
+    settings = get_settings()
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo(
+                "ketenbus rebuild: pass --yes to reset the correlator non-interactively", err=True
+            )
+            raise typer.Exit(2)
+        typer.confirm("Reset the correlator's state and cases.events, and replay?", abort=True)
+    supervisor = Supervisor(settings)
+    spec = next(s for s in SERVICES if s.name == "correlator")
+    was_running = supervisor.stop(spec)
+    if was_running:
+        typer.echo("correlator: stopped")
+    try:
+        reset(
+            make_admin(settings.bootstrap_servers),
+            settings,
+            notifications=notifications,
+            progress=typer.echo,
+        )
+    except RebuildFailed as exc:
+        typer.echo(f"ketenbus rebuild: {exc}", err=True)
+        raise typer.Exit(1) from None
+    env = {**os.environ, "KETENBUS_CORRELATOR_NOTIFY": "true" if notifications else "false"}
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.run_dir / "correlator-rebuild.log"
+    typer.echo(f"replaying the source topics (log: {log_path})")
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        idle = _ketenbus("wait-idle", "--timeout", str(timeout))
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    if idle != 0:
+        typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"rebuilt {len(load_cases())} cases")
+    if was_running:
+        supervisor.start(spec)
+        typer.echo("correlator: started again")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rebuild")(rebuild)

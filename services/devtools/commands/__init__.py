@@ -1,0 +1,1 @@
+"""Commands of the development tooling: kafka, up/down/status, demo, bench, new-adapter."""

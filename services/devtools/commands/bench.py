@@ -1,0 +1,59 @@
+"""`ketenbus bench …`: throughput benchmarks (not tests; figures go to the README).
+
+The `bench` sub-app lives here; each benchmark adds one command (`intake` here, the
+correlator's `correlate` later) whose implementation lives with its capability.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ketenbus.errors import KetenbusError
+
+bench_app = typer.Typer(help="Throughput benchmarks against the configured broker.")
+
+
+@bench_app.command("intake")
+def intake(
+    records: Annotated[int, typer.Option("--records", "-n", min=1, help="records per path")] = 5000,
+    clients: Annotated[
+        int, typer.Option("--clients", "-c", min=1, help="concurrent HTTP clients")
+    ] = 4,
+) -> None:
+    """Records/s through the HTTP intake API and through file import (acks=all)."""
+    from devtools.bench.intake import run_intake_bench
+    from ketenbus.logging import configure_logging
+
+    configure_logging("WARNING")
+    try:
+        figures = run_intake_bench(records, clients)
+    except KetenbusError as exc:
+        typer.echo(f"ketenbus bench intake: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for figure in figures:
+        typer.echo(str(figure))
+
+
+@bench_app.command("correlate")
+def correlate(
+    events: Annotated[int, typer.Option("--events", "-n", min=10, help="synthetic events")] = 5000,
+    rate: Annotated[float, typer.Option(help="offered events/s for the latency run")] = 50.0,
+    seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
+) -> None:
+    """Correlator events/s until idle, end-to-end latency p50/p99, and the raw ceiling.
+
+    Runs on a throwaway broker and correlator of its own (a few hundred MB, stopped after).
+    """
+    from devtools.bench.correlate import run_correlate_bench
+    from ketenbus.logging import configure_logging
+
+    configure_logging("WARNING")
+    figures = run_correlate_bench(events, rate, seconds, progress=lambda m: typer.echo(m, err=True))
+    for line in figures.lines():
+        typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")

@@ -1,0 +1,1 @@
+"""Commands of the intake SDK: publish."""

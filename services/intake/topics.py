@@ -1,0 +1,46 @@
+"""Topics exist before the first record goes out: a municipality's topics are created from
+topics.yaml's pattern entry on its first record (broker auto-creation is off)."""
+
+from __future__ import annotations
+
+import threading
+
+from ketenbus.agencies import DEADLETTER_TOPIC
+from ketenbus.settings import Settings, get_settings
+from ketenbus.topics.admin import (
+    apply_topics,
+    ensure_agency_topics,
+    load_topics,
+    make_admin,
+)
+
+
+class TopicEnsurer:
+    """Creates missing agency topics (and the dead-letter topic) once per process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._deadletter_ok = False
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+
+    def known(self, agency: str) -> bool:
+        """Whether the agency's topics were ensured already (no I/O needed)."""
+        return agency in self._known
+
+    def ensure_for(self, agency: str) -> None:
+        if agency not in self._known:
+            ensure_agency_topics(agency, settings=self.settings)
+            self._known.add(agency)
+
+    def ensure_deadletter(self) -> None:
+        if self._deadletter_ok:
+            return
+        with self._lock:
+            if self._deadletter_ok:
+                return
+            admin = make_admin(self.settings.bootstrap_servers)
+            if DEADLETTER_TOPIC not in admin.list_topics(timeout=10).topics:
+                # the dead-letter topic is declared in topics.yaml: apply the whole file
+                apply_topics(admin, load_topics(self.settings.topics_file))
+            self._deadletter_ok = True

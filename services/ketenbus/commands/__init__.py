@@ -1,0 +1,1 @@
+"""Commands of the common package: `ketenbus topics` and `ketenbus schemas`."""

@@ -1,0 +1,1 @@
+"""Avro contracts: the codec, schema compatibility, contract examples."""

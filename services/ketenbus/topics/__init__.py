@@ -1,0 +1,1 @@
+"""topics.yaml: the spec, topic administration and the ACLs generated from it."""

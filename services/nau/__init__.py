@@ -1,6 +1,0 @@
-"""The agency service of the Nederlandse Autoriteit Uitleenmarkt (staffing-market
-authority): agency code `nau`."""
-
-from nau.adapter import ADAPTER, NauAdapter
-
-__all__ = ["ADAPTER", "NauAdapter"]

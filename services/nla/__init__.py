@@ -1,5 +1,0 @@
-"""The agency service of Nederlandse Arbeidsinspectie (labour inspectorate): agency code `nla`."""
-
-from nla.adapter import ADAPTER, NlaAdapter
-
-__all__ = ["ADAPTER", "NlaAdapter"]

@@ -1,0 +1,1 @@
+"""Operations tools: the lag monitor, the webhook bridge, following notification streams."""

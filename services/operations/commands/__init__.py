@@ -1,0 +1,1 @@
+"""Commands of the operations tools: lag, wait-idle, subscribe, webhook."""

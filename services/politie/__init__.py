@@ -1,5 +1,0 @@
-"""The agency service of the police (politie): agency code `politie`."""
-
-from politie.adapter import ADAPTER, PolitieAdapter
-
-__all__ = ["ADAPTER", "PolitieAdapter"]

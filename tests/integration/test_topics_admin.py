@@ -26,7 +26,7 @@ from confluent_kafka.admin import (
 )
 from typer.testing import CliRunner, Result
 
-from ketenbus import cli_topics
+from ketenbus.commands import topics as cli_topics
 from ketenbus.settings import PROJECT_ROOT, Settings
 from ketenbus.topics.admin import (
     apply_topics,

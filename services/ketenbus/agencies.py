@@ -68,3 +68,8 @@ def agency_of_topic(topic: str) -> str | None:
         if topic.startswith(prefix):
             return agency_from_slug(topic[len(prefix) :])
     return None
+
+
+def principal_of(code: str) -> str:
+    """The Kafka principal name of an agency: `gemeente:0599` -> `gemeente-0599`."""
+    return validate_agency(code).replace(":", "-")

@@ -12,8 +12,14 @@ from typing import Any
 from ketenbus.settings import Settings, get_settings
 
 
-def client_config(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
-    """librdkafka settings to reach the backbone's brokers, plus `overrides`.
+def client_config(
+    settings: Settings | None = None, *, principal: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """librdkafka settings to reach the backbone's brokers as `principal`, plus `overrides`.
+
+    `principal` names the Kafka principal the client acts as (`correlator`, `nla`,
+    `gemeente-0599`, ...; see `ketenbus.agencies.principal_of`); None: the process's own
+    (settings). The security issue fills in how a principal's credentials are found.
 
     Keys in `overrides` use librdkafka's dotted names, written with underscores
     (`group_id="x"` -> `group.id`), or are passed as a mapping via `extra`.

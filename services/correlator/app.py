@@ -74,7 +74,7 @@ app = faust.App(
     table_standby_replicas=0,
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
-    datadir=str(settings.home / "correlator"),
+    datadir=str(settings.correlator_datadir),
     # Topics created after the worker subscribed are noticed within this time.
     consumer_metadata_max_age_ms=15000,
 )

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     lagmonitor_window: int = Field(
         10, description="samples per partition in the sliding window that status is evaluated over"
     )
+    lagmonitor_url: str | None = Field(
+        None,
+        description="base URL of the running lag monitor, whose /status `ketenbus lag` reads;"
+        " default http://127.0.0.1:<lagmonitor_port>",
+    )
     lagmonitor_read_timeout_seconds: float = Field(
         3.0, description="time budget to read the oldest unconsumed records' timestamps per sample"
     )
@@ -89,6 +94,24 @@ class Settings(BaseSettings):
     )
     correlator_notify: bool = Field(
         True, description="produce notifications (off while `ketenbus rebuild` replays)"
+    )
+    correlator_workers: int = Field(
+        1,
+        ge=1,
+        description="correlator workers `ketenbus up` runs (one consumer group; at most"
+        " correlator_partitions of them get work); worker n listens on correlator_port + n - 1",
+    )
+    correlator_worker: int = Field(
+        1,
+        ge=1,
+        description="this worker's number; its data directory is"
+        " <home>/correlator/worker-<n>, which one live worker holds at a time",
+    )
+    correlator_ingest_restarts: int = Field(
+        5,
+        ge=0,
+        description="times the ingest stage restarts its consumer after a Kafka error within"
+        " a minute before it gives up (the worker then reports /healthz 503)",
     )
 
     # Webhook bridge (services/operations/webhook, `ketenbus webhook ...`).
@@ -120,6 +143,11 @@ class Settings(BaseSettings):
     def run_dir(self) -> Path:
         """Where pid files and service logs live."""
         return self.home / "run"
+
+    @property
+    def correlator_datadir(self) -> Path:
+        """This correlator worker's own data directory (faust expects one per worker)."""
+        return self.home / "correlator" / f"worker-{self.correlator_worker}"
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,7 @@ def rebuild(
     """
     from correlator.projection import load_cases
     from correlator.rebuild import RebuildFailed, reset
-    from devtools.supervisor import SERVICES, Supervisor
+    from devtools.supervisor import Supervisor
     from ketenbus.topics.admin import make_admin
 
     settings = get_settings()
@@ -44,10 +44,9 @@ def rebuild(
             raise typer.Exit(2)
         typer.confirm("Reset the correlator's state and cases.events, and replay?", abort=True)
     supervisor = Supervisor(settings)
-    spec = next(s for s in SERVICES if s.name == "correlator")
-    was_running = supervisor.stop(spec)
-    if was_running:
-        typer.echo("correlator: stopped")
+    stopped = [s for s in supervisor.services if s.module == "correlator" and supervisor.stop(s)]
+    for spec in stopped:
+        typer.echo(f"{spec.name}: stopped")
     try:
         reset(
             make_admin(settings.bootstrap_servers),
@@ -81,9 +80,9 @@ def rebuild(
         typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
         raise typer.Exit(1)
     typer.echo(f"rebuilt {len(load_cases())} cases")
-    if was_running:
+    for spec in stopped:
         supervisor.start(spec)
-        typer.echo("correlator: started again")
+        typer.echo(f"{spec.name}: started again")
 
 
 def register(app: typer.Typer) -> None:

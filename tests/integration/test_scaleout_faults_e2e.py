@@ -26,7 +26,8 @@ from convergence import RECORDS, Finals, final_notifications, publish_in_chunks
 from devtools.embedded_kafka import LocalCluster
 from devtools.sandbox import Backbone, public
 
-pytestmark = [pytest.mark.broker, pytest.mark.faults]
+# Each run starts its own broker (or quorum) and workers: longer than the suite default.
+pytestmark = [pytest.mark.broker, pytest.mark.faults, pytest.mark.timeout(900)]
 
 Cases = dict[str, dict[str, Any]]
 

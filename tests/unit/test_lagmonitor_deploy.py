@@ -89,8 +89,14 @@ class TestScrapeConfig:
         targets = {
             target
             for job in config["scrape_configs"]
-            for static in job["static_configs"]
+            for static in job.get("static_configs", [])
             for target in static["targets"]
+        }
+        targets |= {
+            f"{name}:{sd['port']}"
+            for job in config["scrape_configs"]
+            for sd in job.get("dns_sd_configs", [])
+            for name in sd["names"]
         }
         for service in ("gemeente", "nla", "politie", "nau", "correlator", "lagmonitor", "webhook"):
             port = Settings.model_fields[service + "_port"].default  # not the env's override

@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from convergence import RECORDS, Finals, final_notifications, publish_in_chunks
 
 from devtools.embedded_kafka import LocalCluster
 from devtools.sandbox import Backbone, public
+from devtools.supervisor import Supervisor, correlator_services
+from ketenbus.settings import Settings
 
 # Each run starts its own broker (or quorum) and workers: longer than the suite default.
 pytestmark = [pytest.mark.broker, pytest.mark.faults, pytest.mark.timeout(900)]
@@ -201,3 +204,55 @@ class TestClusterBrokerKilled:
             assert_same(reference, cases, finals)
         finally:
             backbone.stop()
+
+
+class TestSupervisedWorkers:
+    """`ketenbus up --workers 2` machinery: each worker under a keeper, with its own data
+    directory; a SIGKILLed worker is started again and reports healthy."""
+
+    def test_killed_worker_restarted(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        backbone = Backbone(tmp_path).start()
+        backbone.stop_correlator(signal.SIGTERM)  # the supervisor runs the workers here
+        for key, value in backbone.env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings().model_copy(update={"correlator_workers": 2})
+        specs = correlator_services(settings)
+        supervisor = Supervisor(settings, services=specs)
+        ports = [spec.port(settings) for spec in specs]
+        try:
+            keepers = [supervisor.start(spec)[0] for spec in specs]
+            pairs = zip(keepers, ports, strict=True)
+            first = [wait_healthy_child(keeper, port, None) for keeper, port in pairs]
+            os.kill(first[1], signal.SIGKILL)
+            again = wait_healthy_child(keepers[1], ports[1], first[1])
+            locks = sorted(
+                p.parent.name for p in (tmp_path / "correlator").glob("worker-*/worker.lock")
+            )
+        finally:
+            for spec in specs:
+                supervisor.stop(spec)
+            backbone.stop()
+        assert (["correlator", "correlator-2"], ["worker-1", "worker-2"], True) == (
+            [spec.name for spec in specs],
+            locks,
+            again != first[1],
+        )
+
+
+def wait_healthy_child(keeper: int, port: int | None, old: int | None) -> int:
+    """The keeper's current child once it is new (not `old`) and answers /healthz 200."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{keeper}/task/{keeper}/children").read_text().split()
+        if children and int(children[0]) != old and healthy(port):
+            return int(children[0])
+        time.sleep(1.0)
+    raise AssertionError(f"no new healthy worker under keeper {keeper}")
+
+
+def healthy(port: int | None) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return 200 == int(response.status)
+    except OSError:
+        return False

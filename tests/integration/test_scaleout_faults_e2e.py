@@ -40,6 +40,11 @@ Cases = dict[str, dict[str, Any]]
 CONVERGENCE_BOUND_S = 240.0
 
 
+def log_count(home: Path, event: str) -> int:
+    """How often the workers under `home` logged `event` (e.g. ingest_consumer_restarted)."""
+    return sum(p.read_text(errors="replace").count(event) for p in home.glob("correlator*.log"))
+
+
 def record_figures(**figures: Any) -> None:
     path = os.environ.get("KETENBUS_FAULT_FIGURES")
     if path:
@@ -113,6 +118,8 @@ class TestTwoWorkersKilledAtRandom:
                 records=len(RECORDS),
                 cases=len(cases),
                 notifications=len(finals),
+                ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
+                ingest_died=log_count(tmp_path, "ingest_died"),
             )
             assert_same(reference, cases, finals)
         finally:
@@ -157,6 +164,8 @@ class TestThreeWorkersRollingRestartAndKills:
                 records=len(RECORDS),
                 cases=len(cases),
                 notifications=len(finals),
+                ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
+                ingest_died=log_count(tmp_path, "ingest_died"),
             )
             assert_same(reference, cases, finals)
         finally:
@@ -199,6 +208,8 @@ class TestClusterBrokerKilled:
                 acknowledged_on_topics=acknowledged,
                 cases=len(cases),
                 notifications=len(finals),
+                ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
+                ingest_died=log_count(tmp_path, "ingest_died"),
             )
             assert len(RECORDS) == acknowledged
             assert_same(reference, cases, finals)

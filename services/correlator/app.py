@@ -114,7 +114,7 @@ organisations = _table("organisations")
 clocks = _table("clocks")
 
 Loader = Callable[[dict[str, Any]], Any]
-Handler = Callable[[Any, str, Any, int], Handled]
+Handler = Callable[[Any, str, Any, int], Handled[Any]]
 _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
@@ -179,7 +179,7 @@ class Batch:
         for key in due:
             await self.handle(key, None, partition, clock)
 
-    async def _emit(self, handled: Handled, clock: int) -> None:
+    async def _emit(self, handled: Handled[Any], clock: int) -> None:
         change = handled.change
         if change is not None:
             view = change.view

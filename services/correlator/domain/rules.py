@@ -5,11 +5,13 @@ Who is competent for which code is shared with the agency services (`ketenbus.do
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from ketenbus.domain import COMPETENT, GEMEENTE
+from ketenbus.vocabulary import ViolationCode
 
-LEGAL_BASIS: Final[dict[str, str]] = {
+LEGAL_BASIS: Final[dict[ViolationCode, str]] = {
     "OVERCROWDING": "Huisvestingswet 2014",
     "UNLICENSED_ROOM_LETTING": "Huisvestingswet 2014 / Omgevingswet",
     "UNSAFE_DWELLING": "Bbl",
@@ -33,7 +35,7 @@ STALL_AFTER_MS: Final = 30 * 24 * 3600 * 1000
 RECIDIVE_MONTHS: Final = 24
 
 
-def competent_agencies(codes: frozenset[str] | set[str], gemeente: str | None) -> set[str]:
+def competent_agencies(codes: Iterable[ViolationCode], gemeente: str | None) -> set[str]:
     """Agencies competent for any of `codes`; the placeholder gemeente becomes `gemeente`."""
     found: set[str] = set()
     for code in codes:

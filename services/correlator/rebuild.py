@@ -15,6 +15,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from correlator.topology import internal_prefix
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX
 from ketenbus.settings import Settings
 from ketenbus.topics.admin import apply_topics, load_topics
@@ -27,7 +28,7 @@ class RebuildFailed(RuntimeError):
 
 
 def internal_topics(admin: AdminClient, settings: Settings) -> list[str]:
-    prefix = f"{settings.correlator_app_id}-"
+    prefix = internal_prefix(settings)
     return sorted(t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix))
 
 

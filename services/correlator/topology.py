@@ -8,7 +8,7 @@ are granted there by prefix (`internal:`), named `<app id>-...`.
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, TypedDict, get_args
 
 from ketenbus.settings import Settings
 
@@ -36,3 +36,12 @@ def inbox_topic(settings: Settings, inbox: Inbox) -> str:
 def changelog_topic(settings: Settings, table: Table) -> str:
     """faust names a table's changelog `<app id>-<table>-changelog`."""
     return f"{internal_prefix(settings)}{table}-changelog"
+
+
+class AggregateRow(TypedDict):
+    """A row of the dwellings or organisations table: the aggregate's JSON state, the inbox
+    partition it lives on (its changelog partition) and when its case stalls (rule 6)."""
+
+    partition: int
+    stall_due: int | None
+    state: dict[str, Any] | None

@@ -34,7 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
     ResourceType,
 )
 
-from ketenbus.agencies import validate_agency
+from ketenbus.agencies import AgencyCode
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
 from ketenbus.topics.spec import (
@@ -392,7 +392,7 @@ def ensure_agency_topics(
     Blocking: call it from a thread (e.g. `loop.run_in_executor`) in async code.
     """
     settings = settings or get_settings()
-    validate_agency(agency_code)
+    agency_code = AgencyCode(agency_code)  # a no-op for a code parsed where it entered
     spec = spec or _spec_for(settings)
     topics = spec.topics_for_agency(agency_code)
     names = [t.name for t in topics]

@@ -7,6 +7,8 @@ Each agent step: decode -> pure handler (correlator.domain.handlers) -> produce 
 every output -> store the new aggregate -> (faust) commit. Outputs are sent before the
 table is written, so a crash between the two replays the message and re-sends the same
 outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ thin stage uses librdkafka's regex subscription (`^events\\..+`): decode -> rout
 produce to the inboxes -> commit. It also advances the backbone's event-time clock: when
 a batch holds a later `occurred_at` than seen so far, a tick goes to every partition of
 both inboxes (rule 6: the clock reaches every partition).
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations

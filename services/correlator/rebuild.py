@@ -4,6 +4,8 @@ What is reset: both consumer groups (ingest and aggregates), the internal inbox 
 changelog topics, the local table store, and the records of `cases.events` (and, on
 request, of every `notifications.*` topic). The agency source topics are the log of
 record and are never touched. Replaying them yields the same cases (rules 8 and 9).
+
+Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The faust app (tables and agents), the ingest stage (which creates the topics be
 worker starts and produces to the inboxes) and `rebuild` (which deletes them) all read
 it from here. The topics every agency shares live in topics.yaml; these internal ones
 are granted there by prefix (`internal:`), named `<app id>-...`.
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Intake records (DESIGN.md, "Intake records"): strict pydantic models, normalising.
+"""Intake records (docs/integration.md#intake-format): strict pydantic models, normalising.
 
 Field names are the contract: unknown fields are rejected, types are strict (a string is
 not a number), timestamps need a zone. Validators normalise on the way in (postcode,

@@ -1,6 +1,6 @@
-"""Who is competent for what: the violation-code table of DESIGN.md, shared by the agency
-services (which may only establish what they are competent for) and the correlator
-(which notifies the competent agencies).
+"""Who is competent for what: the violation-code table (docs/correlation.md#violation-codes),
+shared by the agency services (which may only establish what they are competent for) and
+the correlator (which notifies the competent agencies).
 """
 
 from __future__ import annotations

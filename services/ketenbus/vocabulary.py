@@ -4,13 +4,16 @@ The `.avsc` files are the single source of truth for every value that crosses a 
 boundary; these `Literal`s let mypy check the code that handles those values. They are
 written out (a type checker cannot read a schema file), and tests/unit/test_vocabulary.py
 compares every one with its schema symbol for symbol, so the two cannot drift apart.
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal, TypedDict, TypeGuard, get_args
 
-#: nl.ketenbus.ViolationCode: what an agency can allege or establish (DESIGN.md table).
+#: nl.ketenbus.ViolationCode: what an agency can allege or establish
+#: (docs/correlation.md#violation-codes).
 ViolationCode = Literal[
     "OVERCROWDING",
     "UNLICENSED_ROOM_LETTING",

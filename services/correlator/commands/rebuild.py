@@ -1,5 +1,7 @@
 """`ketenbus rebuild`: reset the correlator and rebuild every case by replaying the source
 topics (docs/correlation.md, rules 8 and 9: replay gives the same cases as live operation).
+
+Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9.
 """
 
 from __future__ import annotations

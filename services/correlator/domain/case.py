@@ -1,4 +1,7 @@
-"""The public view of a case, what changed between two views, and who is told (rule 4)."""
+"""The public view of a case, what changed between two views, and who is told (rule 4).
+
+Rules: docs/correlation.md#rule-4, docs/correlation.md#rule-6.
+"""
 
 from __future__ import annotations
 

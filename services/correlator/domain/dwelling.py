@@ -3,6 +3,8 @@
 State is the set of events at the dwelling plus the facts its organisations sent; the
 view is a pure function of that state and the clock. Folding is a set union, so the
 same event twice changes nothing and arrival order does not matter (rule 8).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations

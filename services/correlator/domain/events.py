@@ -3,6 +3,8 @@
 Everything here is an immutable value with a JSON form (`to_json` / `from_json`), so it
 can travel on the correlator's internal topics and live in its tables. Times are epoch
 milliseconds (event time).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations

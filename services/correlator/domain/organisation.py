@@ -3,6 +3,8 @@
 It decides recidivism (rule 5), tells its dwellings about a revoked admission (rule 2)
 and becomes an organisation case when >= 2 linked dwellings hold an established
 violation (rule 3).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations

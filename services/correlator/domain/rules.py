@@ -1,6 +1,9 @@
-"""The fixed tables of DESIGN.md the correlator needs: legal bases, time limits, competence.
+"""The fixed tables the correlator needs: legal bases, time limits, competence
+(docs/correlation.md#violation-codes).
 
 Who is competent for which code is shared with the agency services (`ketenbus.domain`).
+
+Rules: docs/correlation.md#rule-5, docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations

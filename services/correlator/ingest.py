@@ -7,7 +7,7 @@ produce to the inboxes -> commit. It also advances the backbone's event-time clo
 a batch holds a later `occurred_at` than seen so far, a tick goes to every partition of
 both inboxes (rule 6: the clock reaches every partition).
 
-Rule: docs/correlation.md#rule-6.
+Rules: docs/correlation.md#rule-6, docs/correlation.md#rule-8.
 """
 
 from __future__ import annotations

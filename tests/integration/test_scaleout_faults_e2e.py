@@ -7,6 +7,8 @@ runs publish them shuffled, in chunks, with a fault after each chunk. Convergenc
 `ketenbus wait-idle` returning within CONVERGENCE_BOUND_S of the last fault. Figures
 (kills, seconds to converge, records and cases checked) go to `$KETENBUS_FAULT_FIGURES`
 (a JSON-lines file) when it is set, for docs/operations.md.
+
+Rules: docs/correlation.md#rule-4, docs/correlation.md#rule-8.
 """
 
 from __future__ import annotations

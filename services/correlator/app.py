@@ -45,6 +45,7 @@ from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.contracts.codec import get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import faust_broker
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.metrics import (
     BACKBONE_CLOCK,
@@ -61,9 +62,12 @@ configure_logging(settings.log_level)
 log = get_logger("correlator")
 codec = get_codec()
 
+# SASL_SSL as the correlator's principal (KETENBUS_KAFKA_PRINCIPAL, set by `ketenbus up`)
+_brokers, _credentials = faust_broker(settings)
 app = faust.App(
     settings.correlator_app_id,
-    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+    broker=_brokers,
+    broker_credentials=_credentials,
     store=settings.correlator_store,
     topic_partitions=settings.correlator_partitions,
     topic_replication_factor=1,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.embedded_kafka import LocalBroker, free_port_block
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings, get_settings
 
 KETENBUS = [sys.executable, "-m", "ketenbus"]
 
@@ -50,6 +50,11 @@ class Backbone:
     @property
     def bootstrap_servers(self) -> str:
         return self.env["KETENBUS_BOOTSTRAP_SERVERS"]
+
+    @property
+    def client_settings(self) -> Settings:
+        """Settings of an admin client of this backbone's broker (its own secrets)."""
+        return self.broker.client_settings
 
     def start(self) -> Backbone:
         self.broker.start()

@@ -36,7 +36,12 @@ class ServiceStartFailed(KetenbusError):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One background service; `{port}` in `args` is replaced by the port setting's value."""
+    """One background service; `{port}` in `args` is replaced by the port setting's value.
+
+    `principal` names the Kafka principal it runs as (topics.yaml `services:`), handed over
+    by NAME in KETENBUS_KAFKA_PRINCIPAL: the service reads its own properties file, so no
+    secret is ever on a command line or in the environment `ps e` shows.
+    """
 
     name: str
     module: str
@@ -44,6 +49,18 @@ class ServiceSpec:
     port_setting: str | None = None
     #: used when there is no port setting (adapters added with `ketenbus new-adapter`)
     default_port: int | None = None
+    principal: str | None = None
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        """The service's environment: the caller's, with its own principal."""
+        env = dict(base)
+        if self.principal is not None:
+            env["KETENBUS_KAFKA_PRINCIPAL"] = self.principal
+            # credentials of the caller (the operator) must not leak into the service
+            for key in ("KETENBUS_KAFKA_SASL_USERNAME", "KETENBUS_KAFKA_SASL_PASSWORD"):
+                env.pop(key, None)
+            env.pop("KETENBUS_KAFKA_PROPERTIES_FILE", None)
+        return env
 
     def port(self, settings: Settings) -> int | None:
         if self.port_setting:
@@ -63,14 +80,41 @@ class ServiceSpec:
             return False
 
 
+def _intake(name: str, port_setting: str) -> ServiceSpec:
+    return ServiceSpec(
+        name,
+        f"agencies.{name}",
+        ("--port", "{port}"),
+        port_setting,
+        principal=intake_principal(name),
+    )
+
+
+def intake_principal(adapter: str) -> str:
+    """The principal of an agency service (topics.yaml service `intake-<adapter>`)."""
+    return f"ketenbus-intake-{adapter}"
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("gemeente", "agencies.gemeente", ("--port", "{port}"), "gemeente_port"),
-    ServiceSpec("nla", "agencies.nla", ("--port", "{port}"), "nla_port"),
-    ServiceSpec("politie", "agencies.politie", ("--port", "{port}"), "politie_port"),
-    ServiceSpec("nau", "agencies.nau", ("--port", "{port}"), "nau_port"),
-    ServiceSpec("correlator", "correlator", ("worker", "--web-port", "{port}"), "correlator_port"),
-    ServiceSpec("lagmonitor", "operations.lagmonitor", (), "lagmonitor_port"),
-    ServiceSpec("webhook", "operations.webhook", (), "webhook_port"),
+    _intake("gemeente", "gemeente_port"),
+    _intake("nla", "nla_port"),
+    _intake("politie", "politie_port"),
+    _intake("nau", "nau_port"),
+    ServiceSpec(
+        "correlator",
+        "correlator",
+        ("worker", "--web-port", "{port}"),
+        "correlator_port",
+        principal="ketenbus-correlator",
+    ),
+    ServiceSpec(
+        "lagmonitor",
+        "operations.lagmonitor",
+        (),
+        "lagmonitor_port",
+        principal="ketenbus-lagmonitor",
+    ),
+    ServiceSpec("webhook", "operations.webhook", (), "webhook_port", principal="ketenbus-webhook"),
 )
 
 
@@ -98,7 +142,13 @@ def adapter_services(settings: Settings) -> tuple[ServiceSpec, ...]:
         except AdapterNotFound:  # listed as "not installed" by `ketenbus status`
             port = None
         specs.append(
-            ServiceSpec(name, adapter_module(name), ("--port", "{port}"), default_port=port)
+            ServiceSpec(
+                name,
+                adapter_module(name),
+                ("--port", "{port}"),
+                default_port=port,
+                principal=intake_principal(name),
+            )
         )
     return tuple(specs)
 
@@ -185,7 +235,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: `down` stops it and its children
-                env=os.environ.copy(),
+                env=spec.environment(dict(os.environ)),
             )
         self.pid_file(spec).write_text(f"{process.pid}\n")
         self._wait_started(spec, process, port)

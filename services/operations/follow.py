@@ -20,6 +20,8 @@ from correlator.projection import notification_json
 from ketenbus.agencies import notification_topic
 from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import client_config
+from ketenbus.settings import Settings
 
 StartKind = Literal["end", "beginning", "offset", "time", "committed"]
 METADATA_TIMEOUT_S = 10.0
@@ -93,6 +95,7 @@ def follow(
     partitions: list[int] | None = None,
     max_records: int | None = None,
     idle_exit: float | None = None,
+    settings: Settings | None = None,
 ) -> Generator[Followed, None, None]:
     """Yield the agency's notifications as they arrive, until `max_records` were yielded or
     nothing arrived for `idle_exit` seconds (or forever). With a group, a record's offset is
@@ -105,7 +108,7 @@ def follow(
         "enable.auto.offset.store": False,
         "auto.offset.reset": "latest",
     }
-    consumer = Consumer(config)
+    consumer = Consumer(client_config(settings, extra=config))
     codec = get_codec()
     try:
         described = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)

@@ -50,7 +50,7 @@ def rebuild(
         typer.echo("correlator: stopped")
     try:
         reset(
-            make_admin(settings.bootstrap_servers),
+            make_admin(settings=settings),
             settings,
             notifications=notifications,
             progress=typer.echo,

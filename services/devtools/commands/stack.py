@@ -23,17 +23,20 @@ def up() -> None:
     """Start the broker if needed, apply topics.yaml, then start every service."""
     from devtools.embedded_kafka import LocalBroker, broker_answers
     from devtools.supervisor import ServiceStartFailed, Supervisor
+    from ketenbus.security.acls import sync_acls
     from ketenbus.topics.admin import apply_topics, load_topics, make_admin
 
     settings = get_settings()
     try:
         if not broker_answers(settings.bootstrap_servers):
             LocalBroker.from_settings(settings, progress=typer.echo).start()
-        report, _ = apply_topics(
-            make_admin(settings.bootstrap_servers), load_topics(settings.topics_file)
-        )
+        admin = make_admin(settings=settings)
+        topics = load_topics(settings.topics_file)
+        report, _ = apply_topics(admin, topics)
         if report.errors:
             raise KetenbusError("topics apply: " + "; ".join(report.errors))
+        # every service runs as its own principal: it needs the ACLs of topics.yaml
+        sync_acls(admin, topics)
     except KetenbusError as exc:
         typer.echo(f"ketenbus up: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None

@@ -35,6 +35,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
 )
 
 from ketenbus.agencies import validate_agency
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
 from ketenbus.topics.spec import (
@@ -190,8 +191,15 @@ def replication_warning(desired: Iterable[ResolvedTopic], broker_count: int) -> 
 # --- the cluster -------------------------------------------------------------------------
 
 
-def make_admin(bootstrap_servers: str | None = None) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers})
+def make_admin(
+    bootstrap_servers: str | None = None,
+    *,
+    settings: Settings | None = None,
+    principal: str | None = None,
+) -> AdminClient:
+    """An AdminClient acting as `principal` (None: the process's own), see client_config."""
+    extra = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
+    return AdminClient(client_config(settings, principal=principal, extra=extra))
 
 
 def _result(future: object, what: str) -> object:
@@ -403,7 +411,7 @@ def ensure_agency_topics(
     with _ensure_lock:
         if key in _ensured:
             return names
-        admin = admin or make_admin(settings.bootstrap_servers)
+        admin = admin or make_admin(settings=settings)
         metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
         missing = [t for t in topics if t.name not in metadata.topics]
         if missing:

@@ -128,8 +128,9 @@ _INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 @lru_cache(maxsize=4096)
 def _notification_topic(recipient: str) -> TopicT:
-    ensure_agency_topics(recipient)  # a municipality's topic exists once first notified
-    return app.topic(notification_topic(recipient), key_serializer="raw", value_serializer="raw")
+    topic = notification_topic(recipient)
+    ensure_agency_topics(recipient, only=[topic])  # exists once the agency is first notified
+    return app.topic(topic, key_serializer="raw", value_serializer="raw")
 
 
 class Batch:

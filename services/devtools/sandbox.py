@@ -41,6 +41,9 @@ class Backbone:
             "KETENBUS_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
             "KETENBUS_KAFKA_PORT": str(port),
             "KETENBUS_HOME": str(home),
+            # this backbone's own broker, CA and credentials; the CLI acts as its admin
+            "KETENBUS_KAFKA_SECRETS_DIR": str(self.broker.secrets_dir),
+            "KETENBUS_KAFKA_PRINCIPAL": "admin",
             "KETENBUS_CORRELATOR_PORT": str(web_port),
             "KETENBUS_ENVIRONMENT": "test",
         }
@@ -66,7 +69,8 @@ class Backbone:
         log = (self.home / "correlator.log").open("ab")
         self.correlator = subprocess.Popen(
             [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
-            env={**self.env, **extra_env},
+            # as in `ketenbus up`: the correlator's own principal, held to its ACLs
+            env={**self.env, "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-correlator", **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

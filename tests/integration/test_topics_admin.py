@@ -27,6 +27,7 @@ from confluent_kafka.admin import (
 from typer.testing import CliRunner, Result
 
 from ketenbus.commands import topics as cli_topics
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import PROJECT_ROOT, Settings
 from ketenbus.topics.admin import (
     apply_topics,
@@ -59,14 +60,14 @@ def _topics_file(prefix: str) -> dict[str, Any]:
                 "name": "Gemeente {cbs}",
                 "kind": "municipality",
                 "oin": "000000010000{cbs}0000",
-                "principal": "User:gemeente.{cbs}",
+                "principal": "User:gemeente-{cbs}",
             },
             {
                 "code": "gemeente:0599",
                 "name": "Gemeente Rotterdam",
                 "kind": "municipality",
                 "oin": "00000001000005990000",
-                "principal": "User:gemeente.0599",
+                "principal": "User:gemeente-0599",
             },
         ],
         "services": [
@@ -118,7 +119,7 @@ class Workspace:
         self.path = tmp_path / "topics.yaml"
         self.path.write_text(yaml.safe_dump(_topics_file(self.prefix)), encoding="utf-8")
         self.bootstrap_servers = bootstrap_servers
-        self.admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        self.admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
         self.app = typer.Typer()
         cli_topics.register(self.app)
 

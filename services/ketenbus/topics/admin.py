@@ -391,6 +391,7 @@ def ensure_agency_topics(
     *,
     spec: TopicsFile | None = None,
     settings: Settings | None = None,
+    only: Iterable[str] | None = None,
 ) -> list[str]:
     """Create the agency's source and notification topics if missing; return their names.
 
@@ -403,6 +404,11 @@ def ensure_agency_topics(
     validate_agency(agency_code)
     spec = spec or _spec_for(settings)
     topics = spec.topics_for_agency(agency_code)
+    if only is not None:
+        # a principal that may not see all of the agency's topics (the webhook bridge sees
+        # only notifications) ensures just the ones it uses
+        wanted = set(only)
+        topics = [t for t in topics if t.name in wanted]
     names = [t.name for t in topics]
     # An `admin` handed in must talk to the cluster of `settings.bootstrap_servers`.
     key = (settings.bootstrap_servers, tuple(names))

@@ -174,7 +174,7 @@ class Bridge:
                 stop.wait(RESTART_PAUSE_S)
 
     def _consume(self, stop: threading.Event) -> None:
-        ensure_agency_topics(self.subscription.agency, settings=self.settings)
+        ensure_agency_topics(self.subscription.agency, settings=self.settings, only=[self.topic])
         consumer = Consumer(
             client_config(
                 self.settings,

@@ -28,6 +28,10 @@ BootstrapOption = Annotated[
     typer.Option("--bootstrap-servers", "-b", help="default: KETENBUS_BOOTSTRAP_SERVERS"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+AclsOption = Annotated[
+    bool,
+    typer.Option("--acls/--no-acls", help="also make/compare the ACLs of the file (default: yes)"),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,9 +61,10 @@ def apply_command(
     file: FileOption = None,
     bootstrap_servers: BootstrapOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show, change nothing")] = False,
+    acls_too: AclsOption = True,
 ) -> None:
-    """Create missing topics, raise partition counts, set configs, and make the ACLs those
-    topics.yaml generates (idempotent)."""
+    """Create missing topics, raise partition counts, set configs, and make the cluster's
+    ACLs exactly those topics.yaml generates (idempotent)."""
     spec = _load(file)
     admin = make_admin(bootstrap_servers)
     report, drifts = apply_topics(admin, spec, dry_run=dry_run)
@@ -78,7 +83,7 @@ def apply_command(
         typer.echo(f"error: {error}", err=True)
     if not report.changed and not report.errors and not (dry_run and drifts):
         typer.echo("topics up to date: no changes")
-    acls = _acl_step(lambda: sync_acls(admin, spec, dry_run=dry_run))
+    acls = _acl_step(lambda: sync_acls(admin, spec, dry_run=dry_run)) if acls_too else None
     if acls is not None:
         verb = "would " if dry_run else ""
         for acl in acls.missing:
@@ -103,7 +108,10 @@ def _acl_step(step: Callable[[], AclDrift]) -> AclDrift | None:
 @topics_app.command("check")
 @_reports_errors
 def check_command(
-    file: FileOption = None, bootstrap_servers: BootstrapOption = None, as_json: JsonOption = False
+    file: FileOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    as_json: JsonOption = False,
+    acls_too: AclsOption = True,
 ) -> None:
     """Print the drift (topics and ACLs) between the file and the cluster; exit 1 if any."""
     spec = _load(file)
@@ -111,7 +119,7 @@ def check_command(
     drifts, warning = check_topics(admin, spec)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
-    acls = _acl_step(lambda: acl_drift(admin, spec)) or AclDrift()
+    acls = (_acl_step(lambda: acl_drift(admin, spec)) if acls_too else None) or AclDrift()
     if as_json:
         payload: list[dict[str, Any]] = [
             {

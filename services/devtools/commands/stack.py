@@ -24,6 +24,8 @@ def up() -> None:
     from devtools.embedded_kafka import LocalBroker, broker_answers
     from devtools.supervisor import ServiceStartFailed, Supervisor
     from ketenbus.security.acls import sync_acls
+    from ketenbus.security.client import properties_path
+    from ketenbus.security.issue import issue_credentials
     from ketenbus.topics.admin import apply_topics, load_topics, make_admin
 
     settings = get_settings()
@@ -35,12 +37,16 @@ def up() -> None:
         report, _ = apply_topics(admin, topics)
         if report.errors:
             raise KetenbusError("topics apply: " + "; ".join(report.errors))
-        # every service runs as its own principal: it needs the ACLs of topics.yaml
+        # every service runs as its own principal: it needs the ACLs of topics.yaml, and
+        # credentials (an adapter added after the broker was formatted gets them now)
         sync_acls(admin, topics)
+        supervisor = Supervisor(settings)
+        for spec in supervisor.services:
+            if spec.principal and not properties_path(settings, spec.principal).is_file():
+                typer.echo(f"{spec.name}: issued {issue_credentials(spec.principal)}")
     except KetenbusError as exc:
         typer.echo(f"ketenbus up: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
-    supervisor = Supervisor(settings)
     failed = False
     for spec in supervisor.services:
         if not spec.installed:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from correlator.projection import notification_json
 from ketenbus.agencies import notification_topic
@@ -29,6 +29,17 @@ METADATA_TIMEOUT_S = 10.0
 
 class NotificationTopicMissing(KetenbusError):
     """The agency's notification topic does not exist (it is created when first notified)."""
+
+
+class NotAuthorised(KetenbusError):
+    """The broker refused this principal the topic or the consumer group (ACLs)."""
+
+
+_REFUSALS = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "may not read {topic}",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "may not use consumer group {group}"
+    " (groups must start with the principal's name)",
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,8 @@ def follow(
     codec = get_codec()
     try:
         described = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+        if described is not None and described.error is not None:
+            _raise_if_refused(described.error, topic, group)
         if described is None or described.error is not None:
             raise NotificationTopicMissing(
                 f"{topic} does not exist yet: it is created when {agency} is first notified"
@@ -136,6 +149,8 @@ def follow(
         last_seen: float | None = None
         while max_records is None or handed_out < max_records:
             message = consumer.poll(0.5)
+            if message is not None and message.error() is not None:
+                _raise_if_refused(message.error(), topic, group)
             if message is None or message.error() is not None:
                 quiet_since = last_seen or (assigned_at[0] if assigned_at else None)
                 if (
@@ -158,3 +173,12 @@ def follow(
                 consumer.store_offsets(message=message)
     finally:
         consumer.close()  # with a group: commits the stored offsets
+
+
+def _raise_if_refused(error: KafkaError, topic: str, group: str | None) -> None:
+    """An authorization error ends the follow with why (not a silent wait for records)."""
+    reason = _REFUSALS.get(error.code())
+    if reason is not None:
+        raise NotAuthorised(
+            "refused by the broker: this principal " + reason.format(topic=topic, group=group)
+        )

@@ -11,7 +11,10 @@ named after its principal; every other operation must fail with an authorization
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -249,6 +252,24 @@ class TestNeedToKnow:
             nla.consume(CASES_TOPIC),
             nla.alter_group(notification_topic("nla"), group="politie-feed"),
         )
+
+    @pytest.mark.parametrize(
+        ("args", "reason"),
+        [
+            (["--agency", "politie"], "may not read notifications.politie"),
+            (["--agency", "nla", "--group", "feed"], "may not use consumer group feed"),
+        ],
+    )
+    def test_subscribe_as_nla(self, agencies: list[str], args: list[str], reason: str) -> None:
+        env = {**os.environ, "KETENBUS_KAFKA_PRINCIPAL": "nla"}
+        done = subprocess.run(
+            [sys.executable, "-m", "ketenbus", "subscribe", *args, "--idle-exit", "5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (4, True) == (done.returncode, reason in done.stderr)
 
 
 def _refused(config: dict[str, Any]) -> list[int]:

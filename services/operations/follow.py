@@ -149,8 +149,9 @@ def follow(
         last_seen: float | None = None
         while max_records is None or handed_out < max_records:
             message = consumer.poll(0.5)
-            if message is not None and message.error() is not None:
-                _raise_if_refused(message.error(), topic, group)
+            error = message.error() if message is not None else None
+            if error is not None:
+                _raise_if_refused(error, topic, group)
             if message is None or message.error() is not None:
                 quiet_since = last_seen or (assigned_at[0] if assigned_at else None)
                 if (

@@ -27,6 +27,7 @@ from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
 from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.deadletter import dead_letter
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED, INGEST_ALIVE, INGEST_RESTARTS
 from ketenbus.settings import Settings
@@ -68,7 +69,7 @@ def create_internal_topics(settings: Settings) -> int:
     A worker that subscribes to a missing topic does not see it for minutes, and with
     auto-creation off a write to a missing changelog waits forever.
     """
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient(client_config(settings))
     replicas = min(3, len(admin.list_topics(timeout=10).brokers))
     inboxes = [
         NewTopic(
@@ -115,7 +116,7 @@ class Ingest:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._errors: list[KafkaError] = []
-        common = {"bootstrap.servers": settings.bootstrap_servers}
+        common = client_config(settings)
         self._consumer_config = {
             **common,
             "group.id": settings.correlator_group,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.embedded_kafka import LocalBroker, LocalCluster, free_port_block
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings, get_settings
 
 KETENBUS = [sys.executable, "-m", "ketenbus"]
 
@@ -66,6 +66,9 @@ class Backbone:
             "KETENBUS_BOOTSTRAP_SERVERS": bootstrap,
             "KETENBUS_KAFKA_PORT": str(port),
             "KETENBUS_HOME": str(home),
+            # this backbone's own broker, CA and credentials; the CLI acts as its admin
+            "KETENBUS_KAFKA_SECRETS_DIR": str(self.broker.secrets_dir),
+            "KETENBUS_KAFKA_PRINCIPAL": "admin",
             "KETENBUS_CORRELATOR_PORT": str(web_port),
             "KETENBUS_ENVIRONMENT": "test",
         }
@@ -81,6 +84,11 @@ class Backbone:
     def bootstrap_servers(self) -> str:
         return self.env["KETENBUS_BOOTSTRAP_SERVERS"]
 
+    @property
+    def client_settings(self) -> Settings:
+        """Settings of an admin client of this backbone's broker (its own secrets)."""
+        return self.broker.client_settings
+
     def start(self) -> Backbone:
         self.broker.start()
         self.cli("topics", "apply")
@@ -95,6 +103,8 @@ class Backbone:
                 [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
                 env={
                     **self.env,
+                    # as in `ketenbus up`: the correlator's own principal, held to its ACLs
+                    "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-correlator",
                     "KETENBUS_CORRELATOR_WORKER": str(worker),
                     "KETENBUS_CORRELATOR_PORT": str(self.web_port + worker - 1),
                     **extra_env,

@@ -37,7 +37,12 @@ class ServiceStartFailed(KetenbusError):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One background service; `{port}` in `args` is replaced by the port setting's value."""
+    """One background service; `{port}` in `args` is replaced by the port setting's value.
+
+    `principal` names the Kafka principal it runs as (topics.yaml `services:`), handed over
+    by NAME in KETENBUS_KAFKA_PRINCIPAL: the service reads its own properties file, so no
+    secret is ever on a command line or in the environment `ps e` shows.
+    """
 
     name: str
     module: str
@@ -52,6 +57,19 @@ class ServiceSpec:
     #: a path answering 2xx while the service is healthy: the service then runs under a
     #: keeper (`devtools.keeper`) that restarts it when it exits or turns unhealthy
     health_path: str | None = None
+    #: the Kafka principal the service runs as (its credentials are found by name)
+    principal: str | None = None
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        """The service's environment: the caller's, with its own principal and `env`."""
+        env = {**base, **dict(self.env)}
+        if self.principal is not None:
+            env["KETENBUS_KAFKA_PRINCIPAL"] = self.principal
+            # credentials of the caller (the operator) must not leak into the service
+            for key in ("KETENBUS_KAFKA_SASL_USERNAME", "KETENBUS_KAFKA_SASL_PASSWORD"):
+                env.pop(key, None)
+            env.pop("KETENBUS_KAFKA_PROPERTIES_FILE", None)
+        return env
 
     def port(self, settings: Settings) -> int | None:
         if self.port_setting:
@@ -76,19 +94,44 @@ class ServiceSpec:
             return False
 
 
+def _intake(name: str, port_setting: str) -> ServiceSpec:
+    return ServiceSpec(
+        name,
+        f"agencies.{name}",
+        ("--port", "{port}"),
+        port_setting,
+        principal=intake_principal(name),
+    )
+
+
+def intake_principal(adapter: str) -> str:
+    """The principal of an agency service (topics.yaml service `intake-<adapter>`)."""
+    return f"ketenbus-intake-{adapter}"
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("gemeente", "agencies.gemeente", ("--port", "{port}"), "gemeente_port"),
-    ServiceSpec("nla", "agencies.nla", ("--port", "{port}"), "nla_port"),
-    ServiceSpec("politie", "agencies.politie", ("--port", "{port}"), "politie_port"),
-    ServiceSpec("nau", "agencies.nau", ("--port", "{port}"), "nau_port"),
-    ServiceSpec("lagmonitor", "operations.lagmonitor", (), "lagmonitor_port"),
-    ServiceSpec("webhook", "operations.webhook", (), "webhook_port"),
+    _intake("gemeente", "gemeente_port"),
+    _intake("nla", "nla_port"),
+    _intake("politie", "politie_port"),
+    _intake("nau", "nau_port"),
+    ServiceSpec(
+        "lagmonitor",
+        "operations.lagmonitor",
+        (),
+        "lagmonitor_port",
+        principal="ketenbus-lagmonitor",
+    ),
+    ServiceSpec("webhook", "operations.webhook", (), "webhook_port", principal="ketenbus-webhook"),
 )
 
 
 def correlator_worker_name(worker: int) -> str:
     """`correlator` for worker 1 (as before scaling out), `correlator-<n>` for the others."""
     return "correlator" if worker == 1 else f"correlator-{worker}"
+
+
+#: the principal every correlator worker runs as (topics.yaml service `correlator`)
+CORRELATOR_PRINCIPAL = "ketenbus-correlator"
 
 
 def correlator_services(settings: Settings) -> tuple[ServiceSpec, ...]:
@@ -103,6 +146,7 @@ def correlator_services(settings: Settings) -> tuple[ServiceSpec, ...]:
             port_offset=n - 1,
             env=(("KETENBUS_CORRELATOR_WORKER", str(n)),),
             health_path="/healthz",
+            principal=CORRELATOR_PRINCIPAL,
         )
         for n in range(1, settings.correlator_workers + 1)
     )
@@ -145,7 +189,13 @@ def adapter_services(settings: Settings) -> tuple[ServiceSpec, ...]:
         except AdapterNotFound:  # listed as "not installed" by `ketenbus status`
             port = None
         specs.append(
-            ServiceSpec(name, adapter_module(name), ("--port", "{port}"), default_port=port)
+            ServiceSpec(
+                name,
+                adapter_module(name),
+                ("--port", "{port}"),
+                default_port=port,
+                principal=intake_principal(name),
+            )
         )
     return tuple(specs)
 
@@ -235,7 +285,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: `down` stops it and its children
-                env={**os.environ, **dict(spec.env)},
+                env=spec.environment(dict(os.environ)),
             )
         self.pid_file(spec).write_text(f"{process.pid}\n")
         self._wait_started(spec, process, port)

@@ -69,7 +69,7 @@ def _reset(settings: Settings, notifications: bool) -> None:
 
     try:
         reset(
-            make_admin(settings.bootstrap_servers),
+            make_admin(settings=settings),
             settings,
             notifications=notifications,
             progress=typer.echo,

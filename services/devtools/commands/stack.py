@@ -36,6 +36,9 @@ def up(
     """
     from devtools.embedded_kafka import LocalBroker, broker_answers
     from devtools.supervisor import ServiceStartFailed, Supervisor, correlator_services
+    from ketenbus.security.acls import sync_acls
+    from ketenbus.security.client import properties_path
+    from ketenbus.security.issue import issue_credentials
     from ketenbus.topics.admin import apply_topics, load_topics, make_admin
 
     settings = get_settings()
@@ -44,15 +47,21 @@ def up(
     try:
         if not broker_answers(settings.bootstrap_servers):
             LocalBroker.from_settings(settings, progress=typer.echo).start()
-        report, _ = apply_topics(
-            make_admin(settings.bootstrap_servers), load_topics(settings.topics_file)
-        )
+        admin = make_admin(settings=settings)
+        topics = load_topics(settings.topics_file)
+        report, _ = apply_topics(admin, topics)
         if report.errors:
             raise KetenbusError("topics apply: " + "; ".join(report.errors))
+        # every service runs as its own principal: it needs the ACLs of topics.yaml, and
+        # credentials (an adapter added after the broker was formatted gets them now)
+        sync_acls(admin, topics)
+        supervisor = Supervisor(settings)
+        for spec in supervisor.services:
+            if spec.principal and not properties_path(settings, spec.principal).is_file():
+                typer.echo(f"{spec.name}: issued {issue_credentials(spec.principal)}")
     except KetenbusError as exc:
         typer.echo(f"ketenbus up: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
-    supervisor = Supervisor(settings)
     wanted = {spec.name for spec in correlator_services(settings)}
     for spec in supervisor.services:
         if spec.module == "correlator" and spec.name not in wanted and supervisor.stop(spec):

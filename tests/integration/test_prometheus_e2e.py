@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from devtools.embedded_kafka import free_port_block, port_accepts
 from devtools.sandbox import Backbone
 from ketenbus.kafka_clients import client_config
-from ketenbus.settings import PROJECT_ROOT, get_settings
+from ketenbus.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(600)]
 
@@ -187,9 +187,7 @@ class TestStalledConsumerAlert:
     once it leaves the group, KetenbusConsumerGroupStopped fires."""
 
     def test_stalled_then_stopped(self, stack: Stack) -> None:
-        settings = get_settings().model_copy(
-            update={"bootstrap_servers": stack.backbone.bootstrap_servers}
-        )
+        settings = stack.backbone.client_settings  # its own broker, CA and admin
         topic, group = f"test.stall.{uuid.uuid4().hex[:8]}", f"stall-{uuid.uuid4().hex[:8]}"
         admin = AdminClient(client_config(settings))
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)

@@ -6,6 +6,7 @@ touches the topics other tests use; one test applies the repository's real topic
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -146,6 +148,19 @@ class Workspace:
         entries = self.admin.describe_configs([resource])[resource].result(30)
         return str(entries[key].value)
 
+    def until_visible(self, topic: str, partitions: int, **configs: str) -> None:
+        """Wait until the broker's metadata shows a change made behind the file's back:
+        the controller acknowledges before the metadata every client reads is updated."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with suppress(KeyError, KafkaException):
+                if self.partitions(topic) == partitions and all(
+                    self.config(topic, k.replace("_", ".")) == v for k, v in configs.items()
+                ):
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"{topic}: the change never became visible")
+
     def own_topics(self) -> list[str]:
         names = self.admin.list_topics(timeout=10).topics
         return sorted(n for n in names if n.startswith(self.prefix + "."))
@@ -220,6 +235,7 @@ class TestDrift:
         nla = ws.name("events.nla")
         config = {"retention.ms": "1000", "segment.ms": "600000"}
         ws.admin.create_topics([NewTopic(nla, 1, 1, config=config)])[nla].result(30)
+        ws.until_visible(nla, 1, retention_ms="1000", segment_ms="600000")
 
         check = ws.run("check")
         assert 1 == check.exit_code
@@ -244,6 +260,7 @@ class TestDrift:
         resource = ConfigResource(ResourceType.TOPIC, cases, incremental_configs=[change])
         ws.admin.incremental_alter_configs([resource])[resource].result(30)
         ws.admin.create_partitions([NewPartitions(cases, 4)])[cases].result(30)
+        ws.until_visible(cases, 4, retention_ms="1000")
 
         check = ws.run("check", "--json")
         assert 1 == check.exit_code

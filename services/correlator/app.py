@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any
 
 import faust
@@ -32,6 +31,7 @@ from correlator.domain.handlers import (
     handle_organisation,
 )
 from correlator.ingest import Ingest, inbox_topic
+from correlator.stall_index import StallIndex
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
     NOTIFICATION_SCHEMA,
@@ -122,10 +122,31 @@ _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
 _INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 
-@lru_cache(maxsize=4096)
-def _notification_topic(recipient: str) -> TopicT:
-    ensure_agency_topics(recipient)  # a municipality's topic exists once first notified
-    return app.topic(notification_topic(recipient), key_serializer="raw", value_serializer="raw")
+_notification_topics: dict[str, TopicT] = {}
+
+
+async def _notification_topic(recipient: str) -> TopicT:
+    """The recipient's notification topic; created (in a thread: blocking admin calls)
+    the first time this worker notifies a municipality it has not notified before."""
+    topic = _notification_topics.get(recipient)
+    if topic is None:
+        await asyncio.to_thread(ensure_agency_topics, recipient)
+        name = notification_topic(recipient)
+        topic = app.topic(name, key_serializer="raw", value_serializer="raw")
+        _notification_topics[recipient] = topic
+    return topic
+
+
+#: Open cases by stall time, per inbox partition (rule 6); derived from the tables.
+_stalls = StallIndex()
+
+
+def _forget_stalls(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    _stalls.forget()  # partitions moved: rebuilt from the recovered tables at the next tick
+
+
+app.on_partitions_revoked.connect(_forget_stalls)
+app.on_partitions_assigned.connect(_forget_stalls)
 
 
 class Batch:
@@ -142,6 +163,7 @@ class Batch:
         self.pending: list[Awaitable[Any]] = []
         self.rows: dict[str, dict[str, Any]] = {}  # written at the end
         self.loaded: dict[str, Any] = {}
+        self.clocks: dict[int, int] = {}  # partition -> clock, written at the end
 
     def _row(self, key: str) -> dict[str, Any] | None:
         return self.rows.get(key) or self.table.get(key)
@@ -162,22 +184,51 @@ class Batch:
         stall_due = row.get("stall_due") if row else None
         if handled.change is not None:
             stall_due = stall_due_at(handled.change.view)
+            if stall_due != (row.get("stall_due") if row else None):
+                _stalls.add(self.inbox, partition, key, stall_due)
         self.loaded[key] = handled.aggregate
         self.rows[key] = {"partition": partition, "stall_due": stall_due, "state": None}
 
-    async def tick(self, partition: int, clock: int) -> None:
-        """Revisit this partition's open cases whose stall time has come (rule 6)."""
-        rows = {key: row for key, row in list(self.table.items()) if row}
+    def _stall_due(self, key: str) -> int | None:
+        row = self._row(key)
+        return row.get("stall_due") if row else None
+
+    def _due_rows(self, partition: int) -> list[tuple[str, int]]:
+        """(key, stall time) of every row of `partition` that can stall: one table scan,
+        the first time a partition ticks after this worker (re)gained it."""
+        rows = {key: row for key, row in self.table.data.items() if row}
         rows.update(self.rows)
-        due = [
-            key
+        return [
+            (key, row["stall_due"])
             for key, row in rows.items()
-            if row.get("partition") == partition
-            and row.get("stall_due") is not None
-            and row["stall_due"] < clock
+            if row.get("partition") == partition and row.get("stall_due") is not None
         ]
+
+    async def tick(self, partition: int, clock: int) -> None:
+        """Revisit this partition's open cases whose stall time has come (rule 6).
+
+        Only the due cases are touched (the stall index), not the whole table.
+        """
+        if not _stalls.known(self.inbox, partition):
+            _stalls.build(self.inbox, partition, self._due_rows(partition))
+        due = _stalls.pop_due(self.inbox, partition, clock, self._stall_due)
         for key in due:
             await self.handle(key, None, partition, clock)
+            still_due = self._stall_due(key)
+            if still_due is not None and still_due < clock:
+                # Unchanged by the tick: revisit it at the next tick, as a scan would.
+                _stalls.add(self.inbox, partition, key, still_due)
+
+    def advance_clock(self, partition: int, now: int) -> int:
+        """The partition's clock after seeing `now` (event time never goes back)."""
+        known = self.clocks.get(partition)
+        if known is None:
+            known = int(clocks.get(_clock_key(self.inbox, partition)) or 0)
+        if now > known:
+            self.clocks[partition] = now
+            BACKBONE_CLOCK.set(now / 1000)
+            return now
+        return known
 
     async def _emit(self, handled: Handled, clock: int) -> None:
         change = handled.change
@@ -199,7 +250,7 @@ class Batch:
                         NOTIFICATION_SCHEMA, notification_record(note, clock), trusted=True
                     )
                     try:
-                        topic = await asyncio.to_thread(_notification_topic, note.recipient)
+                        topic = await _notification_topic(note.recipient)
                     except KetenbusError as exc:  # an agency topics.yaml does not declare
                         await _dead_letter_value(
                             value, note.recipient, "no_notification_topic", exc
@@ -207,7 +258,7 @@ class Batch:
                         continue
                     self.pending.append(await topic.send(key=view.case_id.encode(), value=value))
                     NOTIFICATIONS_SENT.labels(note.recipient).inc()
-            log.info(
+            log.debug(  # per case change: info would be a JSON line per event at volume
                 "case_changed",
                 case_id=view.case_id,
                 status=view.status,
@@ -216,7 +267,7 @@ class Batch:
             )
         if handled.removed is not None:  # a tombstone: the case merged into its address
             self.pending.append(await cases_topic.send(key=handled.removed.encode(), value=None))
-            log.info("case_merged", case_id=handled.removed)
+            log.debug("case_merged", case_id=handled.removed)
         for out in handled.outgoing:
             self.pending.append(
                 await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))
@@ -227,6 +278,8 @@ class Batch:
         await asyncio.gather(*self.pending)
         for key, row in self.rows.items():
             _store(self.table, row["partition"], key, {**row, "state": self.loaded[key].to_json()})
+        for partition, now in self.clocks.items():
+            _store(clocks, partition, _clock_key(self.inbox, partition), now)
 
 
 def _store(table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
@@ -239,14 +292,8 @@ def _store(table: TableT[str, Any], partition: int, key: str, value: Any) -> Non
     table.data[key] = value
 
 
-def _advance_clock(inbox: str, partition: int, now: int) -> int:
-    key = f"{inbox}:{partition}"
-    known = clocks.get(key) or 0
-    if now > known:
-        _store(clocks, partition, key, now)
-        BACKBONE_CLOCK.set(now / 1000)
-        return now
-    return int(known)
+def _clock_key(inbox: str, partition: int) -> str:
+    return f"{inbox}:{partition}"
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:
@@ -263,10 +310,10 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
                 continue
             try:
                 if isinstance(message, ClockTick):
-                    await batch.tick(partition, _advance_clock(inbox, partition, message.now))
+                    await batch.tick(partition, batch.advance_clock(partition, message.now))
                 else:
                     stamp = getattr(message, "occurred_at", 0)
-                    clock = _advance_clock(inbox, partition, stamp)
+                    clock = batch.advance_clock(partition, stamp)
                     await batch.handle(event.key.decode(), message, partition, clock)
             except Exception as exc:  # the service boundary: keep going, keep the message
                 log.exception("message_failed", inbox=inbox, partition=partition)

@@ -3,17 +3,18 @@
 dwelling inbox (key: address)      -> dwellings table     -> cases.events, notifications.*,
 organisation inbox (key: KvK)      -> organisations table    summaries/facts to the other inbox
 
-Each agent step: decode -> pure handler (correlator.domain.handlers) -> produce and await
-every output -> store the new aggregate -> (faust) commit. Outputs are sent before the
-table is written, so a crash between the two replays the message and re-sends the same
-outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
+Each agent step (a batch of inbox messages): decode -> pure handler
+(correlator.domain.handlers) -> queue every output (correlator.outputs) -> wait until all
+are acknowledged -> store the new aggregates -> (faust) commit. Outputs are acknowledged
+before the table is written, so a crash between the two replays the batch and re-sends the
+same outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -31,6 +32,7 @@ from correlator.domain.handlers import (
     handle_organisation,
 )
 from correlator.ingest import Ingest, inbox_topic
+from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
@@ -92,11 +94,10 @@ def _inbox(name: str) -> TopicT:
 
 dwelling_inbox = _inbox(DWELLING)
 organisation_inbox = _inbox(ORGANISATION)
-cases_topic = app.topic(CASES_TOPIC, key_serializer="raw", value_serializer="raw")
 deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serializer="raw")
 
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
-BATCH_SIZE = 50
+BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.05
 
 
@@ -119,22 +120,31 @@ _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
 }
-_INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 
-_notification_topics: dict[str, TopicT] = {}
+_INBOX_TOPICS = {inbox: inbox_topic(settings, inbox) for inbox in (DWELLING, ORGANISATION)}
+
+#: recipient -> its notification topic, once this worker made sure the topic exists
+_notification_topics: dict[str, str] = {}
 
 
-async def _notification_topic(recipient: str) -> TopicT:
-    """The recipient's notification topic; created (in a thread: blocking admin calls)
-    the first time this worker notifies a municipality it has not notified before."""
-    topic = _notification_topics.get(recipient)
-    if topic is None:
-        await asyncio.to_thread(ensure_agency_topics, recipient)
-        name = notification_topic(recipient)
-        topic = app.topic(name, key_serializer="raw", value_serializer="raw")
-        _notification_topics[recipient] = topic
+async def _notification_topic(recipient: str) -> str:
+    """Create the recipient's notification topic if missing (in a thread: blocking admin
+    calls): once per recipient and worker, e.g. a municipality notified the first time."""
+    await asyncio.to_thread(ensure_agency_topics, recipient)
+    topic = _notification_topics[recipient] = notification_topic(recipient)
     return topic
+
+
+#: One output producer per inbox agent, made when its first batch runs (not on import:
+#: the CLI imports this module too).
+_outputs: dict[str, Outputs] = {}
+
+
+def _outputs_of(inbox: str) -> Outputs:
+    if inbox not in _outputs:
+        _outputs[inbox] = Outputs(settings, inbox)
+    return _outputs[inbox]
 
 
 #: Open cases by stall time, per inbox partition (rule 6); derived from the tables.
@@ -152,15 +162,15 @@ app.on_partitions_assigned.connect(_forget_stalls)
 class Batch:
     """One batch of an inbox: aggregates loaded once, outputs pending, writes deferred.
 
-    Every output of the batch is produced and acknowledged before any aggregate of the
-    batch is written to its table, so a crash in between replays the batch and re-sends
+    Every output of the batch is produced and acknowledged (acks=all) before any aggregate
+    of the batch is written to its table, so a crash in between replays the batch and re-sends
     the same outputs (same ids) instead of losing them.
     """
 
     def __init__(self, inbox: str) -> None:
         self.inbox = inbox
         self.table, self.load, self.handler = _AGGREGATES[inbox]
-        self.pending: list[Awaitable[Any]] = []
+        self.outputs = _outputs_of(inbox)
         self.rows: dict[str, dict[str, Any]] = {}  # written at the end
         self.loaded: dict[str, Any] = {}
         self.clocks: dict[int, int] = {}  # partition -> clock, written at the end
@@ -231,15 +241,15 @@ class Batch:
         return known
 
     async def _emit(self, handled: Handled, clock: int) -> None:
+        """Queue the outputs of one step (acknowledged all at once in `commit`)."""
+        out = self.outputs
         change = handled.change
         if change is not None:
             view = change.view
+            case_key = view.case_id.encode()
             record = case_event_record(change, clock)
-            self.pending.append(
-                await cases_topic.send(
-                    key=view.case_id.encode(),
-                    value=codec.encode(CASE_EVENT_SCHEMA, record, trusted=True),
-                )
+            out.produce(
+                CASES_TOPIC, case_key, codec.encode(CASE_EVENT_SCHEMA, record, trusted=True)
             )
             CASE_CHANGES.labels(view.kind, view.status).inc()
             if view.status == "open" and change.previous_status in (None, "signal", "closed"):
@@ -249,14 +259,16 @@ class Batch:
                     value = codec.encode(
                         NOTIFICATION_SCHEMA, notification_record(note, clock), trusted=True
                     )
-                    try:
-                        topic = await _notification_topic(note.recipient)
-                    except KetenbusError as exc:  # an agency topics.yaml does not declare
-                        await _dead_letter_value(
-                            value, note.recipient, "no_notification_topic", exc
-                        )
-                        continue
-                    self.pending.append(await topic.send(key=view.case_id.encode(), value=value))
+                    topic = _notification_topics.get(note.recipient)
+                    if topic is None:
+                        try:
+                            topic = await _notification_topic(note.recipient)
+                        except KetenbusError as exc:  # an agency topics.yaml does not declare
+                            await _dead_letter_value(
+                                value, note.recipient, "no_notification_topic", exc
+                            )
+                            continue
+                    out.produce(topic, case_key, value)
                     NOTIFICATIONS_SENT.labels(note.recipient).inc()
             log.debug(  # per case change: info would be a JSON line per event at volume
                 "case_changed",
@@ -266,16 +278,16 @@ class Batch:
                 notified=len(change.notifications),
             )
         if handled.removed is not None:  # a tombstone: the case merged into its address
-            self.pending.append(await cases_topic.send(key=handled.removed.encode(), value=None))
+            out.produce(CASES_TOPIC, handled.removed.encode(), None)
             log.debug("case_merged", case_id=handled.removed)
-        for out in handled.outgoing:
-            self.pending.append(
-                await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))
+        for forward in handled.outgoing:
+            out.produce(
+                _INBOX_TOPICS[forward.inbox], forward.key.encode(), envelope(forward.message)
             )
 
     async def commit(self) -> None:
         """Wait for every output, then store the aggregates that changed."""
-        await asyncio.gather(*self.pending)
+        await self.outputs.flush()
         for key, row in self.rows.items():
             _store(self.table, row["partition"], key, {**row, "state": self.loaded[key].to_json()})
         for partition, now in self.clocks.items():

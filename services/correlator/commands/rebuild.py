@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -31,7 +32,7 @@ def rebuild(
     have them); cases.events is rebuilt in full.
     """
     from correlator.projection import load_cases
-    from correlator.rebuild import RebuildFailed, reset
+    from correlator.rebuild import RebuildFailed, reset, source_events
     from devtools.supervisor import SERVICES, Supervisor
     from ketenbus.topics.admin import make_admin
 
@@ -58,10 +59,12 @@ def rebuild(
     except RebuildFailed as exc:
         typer.echo(f"ketenbus rebuild: {exc}", err=True)
         raise typer.Exit(1) from None
+    events = source_events(settings)
     env = {**os.environ, "KETENBUS_CORRELATOR_NOTIFY": "true" if notifications else "false"}
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "correlator-rebuild.log"
     typer.echo(f"replaying the source topics (log: {log_path})")
+    started = time.perf_counter()
     with log_path.open("ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
@@ -71,6 +74,7 @@ def rebuild(
         )
     try:
         idle = _ketenbus("wait-idle", "--timeout", str(timeout))
+        elapsed = time.perf_counter() - started
     finally:
         worker.terminate()
         try:
@@ -80,6 +84,10 @@ def rebuild(
     if idle != 0:
         typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
         raise typer.Exit(1)
+    typer.echo(
+        f"replayed {events} source events in {elapsed:.1f} s"
+        f" = {events / elapsed:,.0f} events/s (worker start -> idle)"
+    )
     typer.echo(f"rebuilt {len(load_cases())} cases")
     if was_running:
         supervisor.start(spec)

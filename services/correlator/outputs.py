@@ -1,4 +1,5 @@
-"""The correlator agents' outputs: case events, notifications and inbox forwards.
+"""The correlator agents' outputs: case events, notifications, inbox forwards and the
+records of their tables' changelogs.
 
 Produced through one librdkafka producer per agent (idempotent, acks=all): `produce`
 only queues (a C call, batched by librdkafka), and a batch waits for every delivery
@@ -49,10 +50,16 @@ class Outputs:
         topic: str,
         key: bytes | None,
         value: bytes | None,
+        partition: int | None = None,
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                if partition is None:
+                    self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                else:
+                    self._producer.produce(
+                        topic, value, key, partition=partition, on_delivery=self._on_delivery
+                    )
                 return
             except BufferError:  # the local queue is full: let librdkafka drain it
                 self._producer.poll(0.05)

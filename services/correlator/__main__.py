@@ -2,7 +2,9 @@
 
 from correlator.app import app, settings
 from correlator.ingest import create_internal_topics
+from correlator.startup import wait_for_group_coordinators
 
 if __name__ == "__main__":
     create_internal_topics(settings)
+    wait_for_group_coordinators(settings)
     app.main()

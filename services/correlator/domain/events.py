@@ -93,11 +93,23 @@ class SourceEvent:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["address"] = dict(self.address) if self.address else None
-        data["organisations"] = [list(pair) for pair in self.organisations]
-        data["violations"] = list(self.violations)
-        return data
+        # Spelled out, not `asdict`: this runs for every event of a case each time the
+        # case is stored, and asdict deep-copies field by field (~10x slower).
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "agency": self.agency,
+            "ref": self.ref,
+            "occurred_at": self.occurred_at,
+            "dwelling": self.dwelling,
+            "address": dict(self.address) if self.address else None,
+            "organisations": [list(pair) for pair in self.organisations],
+            "violations": list(self.violations),
+            "follow_up": self.follow_up,
+            "access_refused": self.access_refused,
+            "admission_change": self.admission_change,
+            "action": self.action,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceEvent:

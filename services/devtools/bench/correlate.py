@@ -34,7 +34,7 @@ from devtools.sandbox import Backbone
 from devtools.synthetic import synthetic_records
 from intake.base import IntakeItem
 from intake.runtime import build_publisher
-from ketenbus.agencies import NOTIFICATION_PREFIX, SOURCE_PREFIX
+from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX, SOURCE_PREFIX
 from ketenbus.contracts.codec import get_codec
 from ketenbus.kafka_clients import client_config
 from ketenbus.settings import get_settings
@@ -54,6 +54,7 @@ class CorrelateFigures:
     p99_ms: float
     raw_events: int
     raw_seconds: float
+    cases: int = 0  # distinct cases on cases.events after the runs
     rebuild_events: int | None = None
     rebuild_seconds: float | None = None
 
@@ -90,6 +91,7 @@ class CorrelateFigures:
             "ceiling_events_per_second": round(self.raw_per_second, 1),
             "ratio": round(self.ratio, 4),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "cases": self.cases,
             "rebuild_events": self.rebuild_events,
             "rebuild_seconds": None
             if self.rebuild_seconds is None
@@ -108,7 +110,8 @@ class CorrelateFigures:
             f"raw ceiling             consume + Avro decode: {self.raw_events} events in"
             f" {self.raw_seconds:.2f} s = {self.raw_per_second:,.0f} events/s",
             f"ratio                   correlator / raw = {self.ratio:.3f}",
-            f"peak RSS                correlator {self.peak_rss_bytes / 2**20:.0f} MiB",
+            f"peak RSS                correlator {self.peak_rss_bytes / 2**20:.0f} MiB"
+            f" with {self.cases} cases",
         ]
         if self.rebuild_per_second is not None:
             found.append(
@@ -185,6 +188,18 @@ def _latencies(bootstrap: str, prefix: str) -> list[int]:
 CEILING_MIN_EVENTS = 20_000
 
 
+def _count_cases(bootstrap: str) -> int:
+    """Distinct cases on cases.events (a tombstone removes a merged case)."""
+    live: set[bytes] = set()
+    for message in read_topic(CASES_TOPIC, bootstrap):
+        key = message.key() or b""
+        if message.value() is None:
+            live.discard(key)
+        else:
+            live.add(key)
+    return len(live)
+
+
 def _raw_ceiling(bootstrap: str, minimum: int = CEILING_MIN_EVENTS) -> tuple[int, float]:
     """A plain consume + decode loop over every source topic, from the beginning.
 
@@ -252,7 +267,13 @@ def _item(record: dict[str, object], line: int) -> IntakeItem:
 
 
 def run_correlate_bench(
-    events: int, rate: float, seconds: float, progress: Progress, *, rebuild: bool = False
+    events: int,
+    rate: float,
+    seconds: float,
+    progress: Progress,
+    *,
+    rebuild: bool = False,
+    dwellings: int | None = None,
 ) -> CorrelateFigures:
     # SIGTERM (e.g. `timeout`) ends the bench through its `finally`: no broker left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -266,7 +287,7 @@ def run_correlate_bench(
         backbone.wait_idle()  # the correlator has joined and is idle
         assert backbone.correlator is not None
         meter = ProcessMeter(backbone.correlator.pid)
-        records = synthetic_records(events, seed=1)
+        records = synthetic_records(events, seed=1, dwellings=dwellings)
         progress(f"throughput: publishing {events} synthetic events")
         cpu_before = meter.cpu_seconds()
         started = time.perf_counter()
@@ -294,6 +315,7 @@ def run_correlate_bench(
         publisher.producer.flush()
         backbone.wait_idle(timeout=3600)
         peak_rss = meter.peak_rss_bytes()
+        cases = _count_cases(backbone.bootstrap_servers)
         samples = sorted(_latencies(backbone.bootstrap_servers, "LAT-"))
         progress("raw ceiling: consume + decode the same source topics")
         raw_events, raw_seconds = _raw_ceiling(backbone.bootstrap_servers)
@@ -316,6 +338,7 @@ def run_correlate_bench(
         p99_ms=quantiles[98],
         raw_events=raw_events,
         raw_seconds=raw_seconds,
+        cases=cases,
         rebuild_events=replayed[0] if replayed else None,
         rebuild_seconds=replayed[1] if replayed else None,
     )

@@ -41,6 +41,9 @@ def correlate(
     events: Annotated[int, typer.Option("--events", "-n", min=10, help="synthetic events")] = 5000,
     rate: Annotated[float, typer.Option(help="offered events/s for the latency run")] = 50.0,
     seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
+    dwellings: Annotated[
+        int | None, typer.Option(help="addresses the events spread over (default events/4)")
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="also time `ketenbus rebuild` of all events")
     ] = False,
@@ -59,7 +62,12 @@ def correlate(
 
     configure_logging("WARNING")
     figures = run_correlate_bench(
-        events, rate, seconds, progress=lambda m: typer.echo(m, err=True), rebuild=rebuild
+        events,
+        rate,
+        seconds,
+        progress=lambda m: typer.echo(m, err=True),
+        rebuild=rebuild,
+        dwellings=dwellings,
     )
     if as_json:
         typer.echo(json.dumps(figures.as_json()))

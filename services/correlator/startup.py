@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from correlator.outputs import PRINCIPAL
 from ketenbus.kafka_clients import client_config
@@ -31,6 +30,7 @@ _NOT_YET = {
     KafkaError._TIMED_OUT,
     KafkaError.REQUEST_TIMED_OUT,
     KafkaError._TRANSPORT,
+    KafkaError._WAIT_COORD,
 }
 
 
@@ -38,25 +38,31 @@ class CoordinatorUnavailable(RuntimeError):
     """A group coordinator did not answer within the start-up budget."""
 
 
-def wait_for_group_coordinators(settings: Settings, timeout: float = 120.0) -> None:
+def wait_for_group_coordinators(settings: Settings, topic: str, timeout: float = 120.0) -> None:
     """Block until the coordinators of the correlator's two groups answer.
 
+    Asks each group's committed offset of `topic` partition 0 through a consumer that
+    never joins (a plain OffsetFetch; the admin API's `list_consumer_group_offsets`
+    crashed librdkafka 2.x in its request-timeout path here, twice, on a loaded box).
     Raises CoordinatorUnavailable after `timeout` seconds; the worker then stops and is
     restarted by its supervisor instead of joining a group it cannot commit in.
     """
-    admin = AdminClient(client_config(settings, principal=PRINCIPAL))
-    groups = (settings.correlator_app_id, settings.correlator_group)
     deadline = time.monotonic() + timeout
-    for group in groups:
-        while True:
-            request = [ConsumerGroupTopicPartitions(group)]
-            try:
-                admin.list_consumer_group_offsets(request, request_timeout=10)[group].result()
-                break
-            except KafkaException as exc:
-                error = exc.args[0]
-                if error.code() not in _NOT_YET or time.monotonic() > deadline:
-                    raise CoordinatorUnavailable(f"group {group}: {error.str()}") from exc
-                log.info("group_coordinator_awaited", group=group, error=error.name())
-                time.sleep(0.5)
+    for group in (settings.correlator_app_id, settings.correlator_group):
+        consumer = Consumer(
+            client_config(settings, principal=PRINCIPAL, group_id=group, enable_auto_commit=False)
+        )
+        try:
+            while True:
+                try:
+                    consumer.committed([TopicPartition(topic, 0)], timeout=10)
+                    break
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    if error.code() not in _NOT_YET or time.monotonic() > deadline:
+                        raise CoordinatorUnavailable(f"group {group}: {error.str()}") from exc
+                    log.info("group_coordinator_awaited", group=group, error=error.name())
+                    time.sleep(0.5)
+        finally:
+            consumer.close()
         log.info("group_coordinator_ready", group=group)

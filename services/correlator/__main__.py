@@ -1,8 +1,9 @@
 """`python -m correlator worker`: run the correlator (faust worker + ingest)."""
 
 from correlator.app import app, settings
-from correlator.ingest import create_internal_topics, inbox_topic
+from correlator.ingest import create_internal_topics
 from correlator.startup import wait_for_group_coordinators
+from correlator.topology import inbox_topic
 
 if __name__ == "__main__":
     create_internal_topics(settings)

@@ -8,6 +8,8 @@ Each agent step (a batch of inbox messages): decode -> pure handler
 are acknowledged -> store the new aggregates -> (faust) commit. Outputs are acknowledged
 before the table is written, so a crash between the two replays the batch and re-sends the
 same outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from correlator.domain.handlers import (
     handle_dwelling,
     handle_organisation,
 )
-from correlator.ingest import Ingest, inbox_topic
+from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
+from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
     NOTIFICATION_SCHEMA,
@@ -87,7 +90,7 @@ app = faust.App(
 )
 
 
-def _inbox(name: str) -> TopicT:
+def _inbox(name: Inbox) -> TopicT:
     return app.topic(
         inbox_topic(settings, name),
         key_serializer="raw",
@@ -106,7 +109,7 @@ BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.05
 
 
-def _table(name: str) -> TableT[str, Any]:
+def _table(name: Table) -> TableT[str, Any]:
     return app.Table(
         name,
         default=None,
@@ -120,7 +123,7 @@ organisations = _table("organisations")
 clocks = _table("clocks")
 
 Loader = Callable[[dict[str, Any]], Any]
-Handler = Callable[[Any, str, Any, int], Handled]
+Handler = Callable[[Any, str, Any, int], Handled[Any]]
 _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
@@ -176,17 +179,18 @@ class Batch:
         self.inbox = inbox
         self.table, self.load, self.handler = _AGGREGATES[inbox]
         self.outputs = _outputs_of(inbox)
-        self.rows: dict[str, dict[str, Any]] = {}  # written at the end
+        self.rows: dict[str, AggregateRow] = {}  # written at the end
         self.loaded: dict[str, Any] = {}
         self.clocks: dict[int, int] = {}  # partition -> clock, written at the end
 
-    def _row(self, key: str) -> dict[str, Any] | None:
+    def _row(self, key: str) -> AggregateRow | None:
         return self.rows.get(key) or self.table.get(key)
 
     def _aggregate(self, key: str) -> Any:
         if key not in self.loaded:
             row = self._row(key)
-            self.loaded[key] = self.load(row["state"]) if row else None
+            state = row["state"] if row else None
+            self.loaded[key] = self.load(state) if state is not None else None
         return self.loaded[key]
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
@@ -245,7 +249,7 @@ class Batch:
             return now
         return known
 
-    async def _emit(self, handled: Handled, clock: int) -> None:
+    async def _emit(self, handled: Handled[Any], clock: int) -> None:
         """Queue the outputs of one step (acknowledged all at once in `commit`)."""
         out = self.outputs
         change = handled.change

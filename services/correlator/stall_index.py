@@ -8,6 +8,8 @@ It is derived state: built from the table's rows the first time a partition tick
 the worker (re)gained it, then kept up to date by every row the agents write. Entries
 are never removed in place: a popped entry counts only if the row still has that due
 time (the row is the truth), so a stale entry costs one pop once the clock passes it.
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations

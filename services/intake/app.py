@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -113,6 +113,25 @@ async def _body(request: Request, limit: int) -> bytes | JSONResponse:
 
 def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     """The intake API of one agency service over its publisher."""
+    app = FastAPI(
+        title=f"ketenbus {service} intake",
+        version="1",
+        description=__doc__,
+        lifespan=_lifespan(publisher, service),
+    )
+    source = f"http:{service}"
+    admin = AdminClient({"bootstrap.servers": publisher.topics.settings.bootstrap_servers})
+    _add_record_routes(app, publisher, source)
+    _add_batch_route(app, publisher, source)
+    _add_probe_routes(app, admin, service)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _lifespan(
+    publisher: IntakePublisher, service: str
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Log the start, and close the publisher (flushing its producer) on the way out."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -121,14 +140,11 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         publisher.close()
         log.info("service_stopped", service=service)
 
-    app = FastAPI(
-        title=f"ketenbus {service} intake",
-        version="1",
-        description=__doc__,
-        lifespan=lifespan,
-    )
-    source = f"http:{service}"
-    admin = AdminClient({"bootstrap.servers": publisher.topics.settings.bootstrap_servers})
+    return lifespan
+
+
+def _add_record_routes(app: FastAPI, publisher: IntakePublisher, source: str) -> None:
+    """`POST /records` and `POST /agencies/{agency}/records`: one record, 202 once acked."""
 
     async def submit(body: bytes, expected_agency: str | None) -> JSONResponse:
         try:
@@ -166,6 +182,10 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
             return body
         return await submit(body, agency_from_slug(agency))
 
+
+def _add_batch_route(app: FastAPI, publisher: IntakePublisher, source: str) -> None:
+    """`POST /records:batch`: JSONL; 202 all accepted, 207 some refused, 422 none."""
+
     def submit_batch(body: bytes) -> JSONResponse:
         items = [
             IntakeItem(payload=line.rstrip(b"\r"), original=line.rstrip(b"\r"), line=n)
@@ -195,6 +215,10 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
             return body
         return await _in_thread(submit_batch, body)
 
+
+def _add_probe_routes(app: FastAPI, admin: AdminClient, service: str) -> None:
+    """`/healthz` (alive), `/readyz` (the broker answers), `/metrics` (Prometheus)."""
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -219,6 +243,10 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         """Prometheus metrics of this process."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document, with the intake record's JSON schema as the request body."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
@@ -230,8 +258,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    return openapi
 
 
 async def _in_thread(func: Callable[..., Response], *args: Any) -> Response:

@@ -24,7 +24,7 @@ from intake.errors import (
 from intake.events import EventType, to_event
 from intake.models import RECORD_TYPES, AnyRecord, format_errors, parse_record
 from intake.registry import AdapterRegistry
-from ketenbus.agencies import InvalidAgency, source_topic, validate_agency
+from ketenbus.agencies import InvalidAgency, validate_agency
 from ketenbus.contracts.codec import Codec, get_codec
 from ketenbus.producer import OutgoingRecord
 from ketenbus.pseudonyms import Pseudonymiser
@@ -135,7 +135,7 @@ class Intake:
             ("content-type", CONTENT_TYPE),
         ]
         outgoing = OutgoingRecord(
-            topic=source_topic(record.agency), value=value, key=record.key, headers=headers
+            topic=record.agency.source_topic, value=value, key=record.key, headers=headers
         )
         return PreparedEvent(record, adapter, kind, event["event_id"], outgoing)
 

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from correlator.ingest import inbox_topic
+from correlator.topology import INBOXES, inbox_topic
 from devtools.sandbox import Backbone
 from devtools.synthetic import synthetic_records
 from ketenbus.kafka_clients import client_config
@@ -68,7 +68,7 @@ class TestCommitsOnFreshCluster:
         fresh.start_correlator()
         fresh.publish(synthetic_records(600, seed=5))
         settings = get_settings()
-        inboxes = [inbox_topic(settings, inbox) for inbox in ("dwelling", "organisation")]
+        inboxes = [inbox_topic(settings, inbox) for inbox in INBOXES]
         deadline = time.monotonic() + PATIENCE_S
         behind: dict[tuple[str, int], tuple[int, int]] = {}
         while time.monotonic() < deadline:

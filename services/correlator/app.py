@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -144,6 +145,14 @@ async def _notification_topic(recipient: str) -> str:
     return topic
 
 
+#: Aggregates kept loaded per inbox, least recently used dropped first: loading one from
+#: its JSON state costs as much as its history (every event it holds).
+LIVE_AGGREGATES = 20_000
+_LIVE: dict[str, OrderedDict[str, tuple[dict[str, Any], Any]]] = {
+    DWELLING: OrderedDict(),
+    ORGANISATION: OrderedDict(),
+}
+
 #: One output producer per inbox agent, made when its first batch runs (not on import:
 #: the CLI imports this module too).
 _outputs: dict[str, Outputs] = {}
@@ -190,8 +199,18 @@ class Batch:
         if key not in self.loaded:
             row = self._row(key)
             state = row["state"] if row else None
-            self.loaded[key] = self.load(state) if state is not None else None
+            self.loaded[key] = None if state is None else self._load(key, state)
         return self.loaded[key]
+
+    def _load(self, key: str, state: dict[str, Any]) -> Any:
+        """The aggregate of a stored state: from the live cache when the row still holds
+        the very state this worker stored with it (memory store), else from its JSON."""
+        live = _LIVE[self.inbox]
+        hit = live.get(key)
+        if hit is not None and hit[0] is state:
+            live.move_to_end(key)
+            return hit[1]
+        return self.load(state)
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
         before = self._aggregate(key)
@@ -298,9 +317,15 @@ class Batch:
         """Wait for every output, then store the aggregates that changed (and wait for
         their changelog records: the batch's offsets are committed after this returns)."""
         await self.outputs.flush()
+        live = _LIVE[self.inbox]
         for key, row in self.rows.items():
-            value = {**row, "state": self.loaded[key].to_json()}
+            aggregate = self.loaded[key]
+            value = {**row, "state": aggregate.to_json()}
             _store(self.outputs, self.table, row["partition"], key, value)
+            live[key] = (value["state"], aggregate)
+            live.move_to_end(key)
+        while len(live) > LIVE_AGGREGATES:
+            live.popitem(last=False)
         for partition, now in self.clocks.items():
             _store(self.outputs, clocks, partition, _clock_key(self.inbox, partition), now)
         await self.outputs.flush()

@@ -41,11 +41,10 @@ from correlator.stall_index import StallIndex
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
-    NOTIFICATION_SCHEMA,
     BadEnvelope,
     case_event_record,
+    encoded_notifications,
     envelope,
-    notification_record,
     open_envelope,
 )
 from ketenbus.agencies import CASES_TOPIC, notification_topic
@@ -283,10 +282,7 @@ class Batch:
             if view.status == "open" and change.previous_status in (None, "signal", "closed"):
                 CASES_OPENED.labels(view.kind).inc()
             if settings.correlator_notify:
-                for note in change.notifications:
-                    value = codec.encode(
-                        NOTIFICATION_SCHEMA, notification_record(note, clock), trusted=True
-                    )
+                for note, value in encoded_notifications(change, clock, codec):
                     topic = _notification_topics.get(note.recipient)
                     if topic is None:
                         try:

@@ -107,6 +107,8 @@ deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serialize
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.05
+#: A batch is CPU work without awaits; it gives the event loop a turn this often.
+YIELD_EVERY = 25
 
 
 def _table(name: Table) -> TableT[str, Any]:
@@ -355,7 +357,9 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
         BATCH_SIZE, within=BATCH_WITHIN_S
     ):
         batch = Batch(inbox)
-        for event in events:
+        for number, event in enumerate(events, start=1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the loop breathe: timers, the other agent, web
             partition = event.message.partition
             try:
                 message = open_envelope(event.value)

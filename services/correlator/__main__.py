@@ -1,16 +1,29 @@
-"""`python -m correlator worker`: run the correlator (faust worker + ingest)."""
+"""`python -m correlator worker`: run the correlator (faust worker + ingest).
+
+The worker first takes its data directory's lock: a second worker started on a data
+directory a live worker holds exits with status 2 and says why, instead of joining the
+group and sticking.
+"""
 
 import asyncio
+import sys
 
 import uvloop
 
 from correlator.app import app, settings
+from correlator.datadir import DataDirLock, DataDirLocked
 from correlator.ingest import create_internal_topics
 from correlator.startup import wait_for_group_coordinators
 from correlator.topology import inbox_topic
 
 if __name__ == "__main__":
-    create_internal_topics(settings)
+    try:
+        lock = DataDirLock(settings.correlator_datadir).acquire()
+    except DataDirLocked as exc:
+        print(f"correlator: refused: {exc}", file=sys.stderr)
+        sys.exit(2)
+    # topics faust creates itself (repartition, leader) replicate like the internal ones
+    app.conf.topic_replication_factor = create_internal_topics(settings)
     wait_for_group_coordinators(settings, inbox_topic(settings, "dwelling"))
     # uvloop for the worker's event loops (faust's and its consumer thread's): every inbox
     # message costs several loop iterations.

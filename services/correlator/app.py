@@ -51,6 +51,7 @@ from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.contracts.codec import get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import faust_broker
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.metrics import (
     BACKBONE_CLOCK,
@@ -67,9 +68,12 @@ configure_logging(settings.log_level)
 log = get_logger("correlator")
 codec = get_codec()
 
+# SASL_SSL as the correlator's principal (KETENBUS_KAFKA_PRINCIPAL, set by `ketenbus up`)
+_brokers, _credentials = faust_broker(settings)
 app = faust.App(
     settings.correlator_app_id,
-    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+    broker=_brokers,
+    broker_credentials=_credentials,
     store=settings.correlator_store,
     topic_partitions=settings.correlator_partitions,
     topic_replication_factor=1,
@@ -80,7 +84,7 @@ app = faust.App(
     table_standby_replicas=0,
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
-    datadir=str(settings.home / "correlator"),
+    datadir=str(settings.correlator_datadir),
     # Topics created after the worker subscribed are noticed within this time.
     consumer_metadata_max_age_ms=15000,
     # No leader election (no `on_leader` timers): without it faust neither creates nor
@@ -141,8 +145,9 @@ _notification_topics: dict[str, str] = {}
 async def _notification_topic(recipient: str) -> str:
     """Create the recipient's notification topic if missing (in a thread: blocking admin
     calls): once per recipient and worker, e.g. a municipality notified the first time."""
-    await asyncio.to_thread(ensure_agency_topics, recipient)
-    topic = _notification_topics[recipient] = notification_topic(recipient)
+    topic = notification_topic(recipient)
+    await asyncio.to_thread(ensure_agency_topics, recipient, only=[topic])
+    _notification_topics[recipient] = topic
     return topic
 
 

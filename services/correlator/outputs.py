@@ -20,9 +20,6 @@ from confluent_kafka import KafkaError, Message, Producer
 from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings
 
-#: Kafka principal the correlator acts as (topics.yaml `services:`).
-PRINCIPAL = "correlator"
-
 
 class OutputsFailed(RuntimeError):
     """Some outputs of a batch were not acknowledged; the batch must not be stored."""
@@ -33,9 +30,8 @@ class Outputs:
 
     def __init__(self, settings: Settings, name: str) -> None:
         self._producer = Producer(
-            client_config(
+            client_config(  # as the worker's own principal (KETENBUS_KAFKA_PRINCIPAL)
                 settings,
-                principal=PRINCIPAL,
                 client_id=f"{settings.correlator_app_id}-{name}",
                 enable_idempotence=True,
                 linger_ms=2,

@@ -15,7 +15,6 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from correlator.outputs import PRINCIPAL
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings
@@ -49,9 +48,7 @@ def wait_for_group_coordinators(settings: Settings, topic: str, timeout: float =
     """
     deadline = time.monotonic() + timeout
     for group in (settings.correlator_app_id, settings.correlator_group):
-        consumer = Consumer(
-            client_config(settings, principal=PRINCIPAL, group_id=group, enable_auto_commit=False)
-        )
+        consumer = Consumer(client_config(settings, group_id=group, enable_auto_commit=False))
         try:
             while True:
                 try:

@@ -33,6 +33,7 @@ from intake.publisher import Accepted, IntakePublisher, Outcome, Rejected
 from intake.redact import scrub_text
 from ketenbus.agencies import agency_from_slug
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.producer import DeliveryFailed
 
@@ -120,7 +121,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         lifespan=_lifespan(publisher, service),
     )
     source = f"http:{service}"
-    admin = AdminClient({"bootstrap.servers": publisher.topics.settings.bootstrap_servers})
+    admin = AdminClient(client_config(publisher.topics.settings))
     _add_record_routes(app, publisher, source)
     _add_batch_route(app, publisher, source)
     _add_probe_routes(app, admin, service)

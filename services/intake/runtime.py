@@ -24,5 +24,5 @@ def build_publisher(
     settings = settings or get_settings()
     pseudonymiser = Pseudonymiser(pseudonym_key(settings))
     registry = AdapterRegistry.load(services, settings)
-    producer = ReliableProducer(settings.bootstrap_servers)
+    producer = ReliableProducer(settings=settings)
     return IntakePublisher(Intake(registry, pseudonymiser), producer, TopicEnsurer(settings))

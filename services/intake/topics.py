@@ -39,7 +39,7 @@ class TopicEnsurer:
         with self._lock:
             if self._deadletter_ok:
                 return
-            admin = make_admin(self.settings.bootstrap_servers)
+            admin = make_admin(settings=self.settings)
             if DEADLETTER_TOPIC not in admin.list_topics(timeout=10).topics:
                 # the dead-letter topic is declared in topics.yaml: apply the whole file
                 apply_topics(admin, load_topics(self.settings.topics_file))

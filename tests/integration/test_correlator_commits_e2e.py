@@ -20,7 +20,7 @@ from correlator.topology import INBOXES, inbox_topic
 from devtools.sandbox import Backbone
 from devtools.synthetic import synthetic_records
 from ketenbus.kafka_clients import client_config
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings, get_settings
 
 pytestmark = pytest.mark.broker
 
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.broker
 PATIENCE_S = 300
 
 
-def _end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    consumer = Consumer(client_config(extra={"bootstrap.servers": bootstrap, "group.id": "t-end"}))
+def _end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer(client_config(settings, group_id="t-end"))
     try:
         ends = {}
         for topic in topics:
@@ -63,7 +63,7 @@ class TestCommitsOnFreshCluster:
     def test_inbox_offsets_committed_to_the_end(self, fresh: Backbone) -> None:
         fresh.broker.start()
         fresh.cli("topics", "apply")
-        admin = AdminClient(client_config(extra={"bootstrap.servers": fresh.bootstrap_servers}))
+        admin = AdminClient(client_config(fresh.client_settings))
         offsets_topic_before = "__consumer_offsets" in admin.list_topics(timeout=10).topics
         fresh.start_correlator()
         fresh.publish(synthetic_records(600, seed=5))
@@ -73,7 +73,7 @@ class TestCommitsOnFreshCluster:
         behind: dict[tuple[str, int], tuple[int, int]] = {}
         while time.monotonic() < deadline:
             time.sleep(2)
-            ends = _end_offsets(fresh.bootstrap_servers, inboxes)
+            ends = _end_offsets(fresh.client_settings, inboxes)
             committed = _committed(admin, settings.correlator_app_id)
             behind = {
                 tp: (committed.get(tp, -1), end)

@@ -35,16 +35,16 @@ def rebuild(
     """
     from correlator.projection import load_cases
     from correlator.rebuild import source_events
-    from devtools.supervisor import SERVICES, Supervisor
+    from devtools.supervisor import Supervisor
 
     settings = get_settings()
     if not yes:
         _confirm()
     supervisor = Supervisor(settings)
-    spec = next(s for s in SERVICES if s.name == "correlator")
-    was_running = supervisor.stop(spec)
-    if was_running:
-        typer.echo("correlator: stopped")
+    # every correlator worker (`ketenbus up --workers N`) stops; the same ones start again
+    stopped = [s for s in supervisor.services if s.module == "correlator" and supervisor.stop(s)]
+    for spec in stopped:
+        typer.echo(f"{spec.name}: stopped")
     _reset(settings, notifications)
     events = source_events(settings)
     started = time.perf_counter()
@@ -57,9 +57,9 @@ def rebuild(
         f" = {events / elapsed:,.0f} events/s (worker start -> idle)"
     )
     typer.echo(f"rebuilt {len(load_cases())} cases")
-    if was_running:
+    for spec in stopped:
         supervisor.start(spec)
-        typer.echo("correlator: started again")
+        typer.echo(f"{spec.name}: started again")
 
 
 def _confirm() -> None:
@@ -78,7 +78,7 @@ def _reset(settings: Settings, notifications: bool) -> None:
 
     try:
         reset(
-            make_admin(settings.bootstrap_servers),
+            make_admin(settings=settings),
             settings,
             notifications=notifications,
             progress=typer.echo,

@@ -37,7 +37,7 @@ from intake.runtime import build_publisher
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX, SOURCE_PREFIX
 from ketenbus.contracts.codec import get_codec
 from ketenbus.kafka_clients import client_config
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings, get_settings
 
 Progress = Callable[[str], None]
 
@@ -149,32 +149,28 @@ def _publish_file(backbone: Backbone, records: list[dict[str, object]], name: st
     backbone.cli("publish", str(path))
 
 
-def _source_timestamps(bootstrap: str) -> dict[str, int]:
+def _source_timestamps(settings: Settings) -> dict[str, int]:
     """agency/ref -> broker timestamp (ms) of every source event."""
     codec = get_codec()
     stamps: dict[str, int] = {}
-    admin_topics = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-ts"}).list_topics(
-        timeout=10
-    )
+    admin_topics = Consumer(client_config(settings, group_id="bench-ts")).list_topics(timeout=10)
     for topic in admin_topics.topics:
         if topic.startswith(SOURCE_PREFIX):
-            for message in read_topic(topic, bootstrap):
+            for message in read_topic(topic, settings=settings):
                 record = codec.decode(message.value()).record
                 stamps[f"{record['agency']}/{record['ref']}"] = message.timestamp()[1]
     return stamps
 
 
-def _latencies(bootstrap: str, prefix: str) -> list[int]:
+def _latencies(settings: Settings, prefix: str) -> list[int]:
     codec = get_codec()
-    sources = _source_timestamps(bootstrap)
+    sources = _source_timestamps(settings)
     found: list[int] = []
-    topics = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-n"}).list_topics(
-        timeout=10
-    )
+    topics = Consumer(client_config(settings, group_id="bench-n")).list_topics(timeout=10)
     for topic in topics.topics:
         if not topic.startswith(NOTIFICATION_PREFIX):
             continue
-        for message in read_topic(topic, bootstrap):
+        for message in read_topic(topic, settings=settings):
             record = codec.decode(message.value()).record
             for change in record["changes"]:
                 label = change.removeprefix("event:+")
@@ -188,10 +184,10 @@ def _latencies(bootstrap: str, prefix: str) -> list[int]:
 CEILING_MIN_EVENTS = 20_000
 
 
-def _count_cases(bootstrap: str) -> int:
+def _count_cases(settings: Settings) -> int:
     """Distinct cases on cases.events (a tombstone removes a merged case)."""
     live: set[bytes] = set()
-    for message in read_topic(CASES_TOPIC, bootstrap):
+    for message in read_topic(CASES_TOPIC, settings=settings):
         key = message.key() or b""
         if message.value() is None:
             live.discard(key)
@@ -200,7 +196,7 @@ def _count_cases(bootstrap: str) -> int:
     return len(live)
 
 
-def _raw_ceiling(bootstrap: str, minimum: int = CEILING_MIN_EVENTS) -> tuple[int, float]:
+def _raw_ceiling(settings: Settings, minimum: int = CEILING_MIN_EVENTS) -> tuple[int, float]:
     """A plain consume + decode loop over every source topic, from the beginning.
 
     No consumer group (partitions are assigned); the clock starts at the first record,
@@ -209,13 +205,11 @@ def _raw_ceiling(bootstrap: str, minimum: int = CEILING_MIN_EVENTS) -> tuple[int
     codec = get_codec()
     consumer = Consumer(
         client_config(
-            extra={
-                "bootstrap.servers": bootstrap,
-                "group.id": "bench-raw",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "fetch.min.bytes": 1,
-            }
+            settings,
+            group_id="bench-raw",
+            enable_auto_commit=False,
+            enable_partition_eof=True,
+            fetch_min_bytes=1,
         )
     )
     metadata = consumer.list_topics(timeout=10)
@@ -315,10 +309,10 @@ def run_correlate_bench(
         publisher.producer.flush()
         backbone.wait_idle(timeout=3600)
         peak_rss = meter.peak_rss_bytes()
-        cases = _count_cases(backbone.bootstrap_servers)
-        samples = sorted(_latencies(backbone.bootstrap_servers, "LAT-"))
+        cases = _count_cases(backbone.client_settings)
+        samples = sorted(_latencies(backbone.client_settings, "LAT-"))
         progress("raw ceiling: consume + decode the same source topics")
-        raw_events, raw_seconds = _raw_ceiling(backbone.bootstrap_servers)
+        raw_events, raw_seconds = _raw_ceiling(backbone.client_settings)
         replayed: tuple[int, float] | None = None
         if rebuild:
             progress("rebuild: ketenbus rebuild --yes (replay of every source event)")

@@ -37,8 +37,8 @@ def _flow_item(value: str) -> str:
 
 
 def add_dead_letter_producer(text: str, agency: str, topic: str = "deadletter") -> str:
-    """`agency` among the producers of the dead-letter topic (its service dead-letters
-    refused records under the agency's principal)."""
+    """`agency` (or its agency service) among the producers of the dead-letter topic (the
+    service dead-letters refused records)."""
     lines = text.splitlines(keepends=True)
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {topic}")
@@ -63,14 +63,25 @@ def add_dead_letter_producer(text: str, agency: str, topic: str = "deadletter") 
     raise TopicsEditFailed(f"the `{topic}` entry has no one-line `producers: [...]`")
 
 
-def add_agency(text: str, agency_block: str, topics_block: str, code: str) -> str:
-    """topics.yaml with the agency entry, its topics and its dead-letter grant added."""
+def add_agency(
+    text: str,
+    agency_block: str,
+    topics_block: str,
+    code: str,
+    service_block: str | None = None,
+    service: str | None = None,
+) -> str:
+    """topics.yaml with the agency entry, its topics, its agency service (the principal
+    the service runs as) and that service's dead-letter grant added."""
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     at = _end_of_section(lines, "agencies")
     lines[at:at] = [agency_block if agency_block.endswith("\n") else agency_block + "\n"]
+    if service_block is not None:
+        at = _end_of_section(lines, "services")
+        lines[at:at] = [service_block if service_block.endswith("\n") else service_block + "\n"]
     at = _end_of_section(lines, "topics")
     block = topics_block if topics_block.endswith("\n") else topics_block + "\n"
     lines[at:at] = ["\n", block]
-    return add_dead_letter_producer("".join(lines), code)
+    return add_dead_letter_producer("".join(lines), service or code)

@@ -5,11 +5,16 @@ directory a live worker holds exits with status 2 and says why, instead of joini
 group and sticking.
 """
 
+import asyncio
 import sys
+
+import uvloop
 
 from correlator.app import app, settings
 from correlator.datadir import DataDirLock, DataDirLocked
 from correlator.ingest import create_internal_topics
+from correlator.startup import wait_for_group_coordinators
+from correlator.topology import inbox_topic
 
 if __name__ == "__main__":
     try:
@@ -19,4 +24,8 @@ if __name__ == "__main__":
         sys.exit(2)
     # topics faust creates itself (repartition, leader) replicate like the internal ones
     app.conf.topic_replication_factor = create_internal_topics(settings)
+    wait_for_group_coordinators(settings, inbox_topic(settings, "dwelling"))
+    # uvloop for the worker's event loops (faust's and its consumer thread's): every inbox
+    # message costs several loop iterations.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app.main()

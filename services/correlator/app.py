@@ -3,10 +3,11 @@
 dwelling inbox (key: address)      -> dwellings table     -> cases.events, notifications.*,
 organisation inbox (key: KvK)      -> organisations table    summaries/facts to the other inbox
 
-Each agent step: decode -> pure handler (correlator.domain.handlers) -> produce and await
-every output -> store the new aggregate -> (faust) commit. Outputs are sent before the
-table is written, so a crash between the two replays the message and re-sends the same
-outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
+Each agent step (a batch of inbox messages): decode -> pure handler
+(correlator.domain.handlers) -> queue every output (correlator.outputs) -> wait until all
+are acknowledged -> store the new aggregates -> (faust) commit. Outputs are acknowledged
+before the table is written, so a crash between the two replays the batch and re-sends the
+same outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
 
 Rule: docs/correlation.md#rule-6.
 """
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import faust
+from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
@@ -34,14 +36,15 @@ from correlator.domain.handlers import (
     handle_organisation,
 )
 from correlator.ingest import Ingest
+from correlator.outputs import Outputs
+from correlator.stall_index import StallIndex
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
-    NOTIFICATION_SCHEMA,
     BadEnvelope,
     case_event_record,
+    encoded_notifications,
     envelope,
-    notification_record,
     open_envelope,
 )
 from ketenbus.agencies import CASES_TOPIC, notification_topic
@@ -84,6 +87,10 @@ app = faust.App(
     datadir=str(settings.correlator_datadir),
     # Topics created after the worker subscribed are noticed within this time.
     consumer_metadata_max_age_ms=15000,
+    # No leader election (no `on_leader` timers): without it faust neither creates nor
+    # subscribes to `<app id>-__assignor-__leader`, a topic that otherwise appears while
+    # the group is joining and forces a second rebalance right after start.
+    topic_disable_leader=True,
 )
 
 
@@ -99,12 +106,13 @@ def _inbox(name: Inbox) -> TopicT:
 
 dwelling_inbox = _inbox(DWELLING)
 organisation_inbox = _inbox(ORGANISATION)
-cases_topic = app.topic(CASES_TOPIC, key_serializer="raw", value_serializer="raw")
 deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serializer="raw")
 
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
-BATCH_SIZE = 50
+BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.05
+#: A batch is CPU work without awaits; it gives the event loop a turn this often.
+YIELD_EVERY = 25
 
 
 def _table(name: Table) -> TableT[str, Any]:
@@ -126,30 +134,69 @@ _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
 }
-_INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 
-@lru_cache(maxsize=4096)
-def _notification_topic(recipient: str) -> TopicT:
+_INBOX_TOPICS = {inbox: inbox_topic(settings, inbox) for inbox in (DWELLING, ORGANISATION)}
+
+#: recipient -> its notification topic, once this worker made sure the topic exists
+_notification_topics: dict[str, str] = {}
+
+
+async def _notification_topic(recipient: str) -> str:
+    """Create the recipient's notification topic if missing (in a thread: blocking admin
+    calls): once per recipient and worker, e.g. a municipality notified the first time."""
     topic = notification_topic(recipient)
-    ensure_agency_topics(recipient, only=[topic])  # exists once the agency is first notified
-    return app.topic(topic, key_serializer="raw", value_serializer="raw")
+    await asyncio.to_thread(ensure_agency_topics, recipient, only=[topic])
+    _notification_topics[recipient] = topic
+    return topic
+
+
+#: Aggregates kept loaded per inbox, least recently used dropped first: loading one from
+#: its JSON state costs as much as its history (every event it holds).
+LIVE_AGGREGATES = 20_000
+_LIVE: dict[str, OrderedDict[str, tuple[dict[str, Any], Any]]] = {
+    DWELLING: OrderedDict(),
+    ORGANISATION: OrderedDict(),
+}
+
+#: One output producer per inbox agent, made when its first batch runs (not on import:
+#: the CLI imports this module too).
+_outputs: dict[str, Outputs] = {}
+
+
+def _outputs_of(inbox: str) -> Outputs:
+    if inbox not in _outputs:
+        _outputs[inbox] = Outputs(settings, inbox)
+    return _outputs[inbox]
+
+
+#: Open cases by stall time, per inbox partition (rule 6); derived from the tables.
+_stalls = StallIndex()
+
+
+def _forget_stalls(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    _stalls.forget()  # partitions moved: rebuilt from the recovered tables at the next tick
+
+
+app.on_partitions_revoked.connect(_forget_stalls)
+app.on_partitions_assigned.connect(_forget_stalls)
 
 
 class Batch:
     """One batch of an inbox: aggregates loaded once, outputs pending, writes deferred.
 
-    Every output of the batch is produced and acknowledged before any aggregate of the
-    batch is written to its table, so a crash in between replays the batch and re-sends
+    Every output of the batch is produced and acknowledged (acks=all) before any aggregate
+    of the batch is written to its table, so a crash in between replays the batch and re-sends
     the same outputs (same ids) instead of losing them.
     """
 
     def __init__(self, inbox: str) -> None:
         self.inbox = inbox
         self.table, self.load, self.handler = _AGGREGATES[inbox]
-        self.pending: list[Awaitable[Any]] = []
+        self.outputs = _outputs_of(inbox)
         self.rows: dict[str, AggregateRow] = {}  # written at the end
         self.loaded: dict[str, Any] = {}
+        self.clocks: dict[int, int] = {}  # partition -> clock, written at the end
 
     def _row(self, key: str) -> AggregateRow | None:
         return self.rows.get(key) or self.table.get(key)
@@ -158,8 +205,18 @@ class Batch:
         if key not in self.loaded:
             row = self._row(key)
             state = row["state"] if row else None
-            self.loaded[key] = self.load(state) if state is not None else None
+            self.loaded[key] = None if state is None else self._load(key, state)
         return self.loaded[key]
+
+    def _load(self, key: str, state: dict[str, Any]) -> Any:
+        """The aggregate of a stored state: from the live cache when the row still holds
+        the very state this worker stored with it (memory store), else from its JSON."""
+        live = _LIVE[self.inbox]
+        hit = live.get(key)
+        if hit is not None and hit[0] is state:
+            live.move_to_end(key)
+            return hit[1]
+        return self.load(state)
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
         before = self._aggregate(key)
@@ -171,52 +228,80 @@ class Batch:
         stall_due = row.get("stall_due") if row else None
         if handled.change is not None:
             stall_due = stall_due_at(handled.change.view)
+            if stall_due != (row.get("stall_due") if row else None):
+                _stalls.add(self.inbox, partition, key, stall_due)
         self.loaded[key] = handled.aggregate
         self.rows[key] = {"partition": partition, "stall_due": stall_due, "state": None}
 
-    async def tick(self, partition: int, clock: int) -> None:
-        """Revisit this partition's open cases whose stall time has come (rule 6)."""
-        rows = {key: row for key, row in list(self.table.items()) if row}
+    def _stall_due(self, key: str) -> int | None:
+        row = self._row(key)
+        return row.get("stall_due") if row else None
+
+    def _due_rows(self, partition: int) -> list[tuple[str, int]]:
+        """(key, stall time) of every row of `partition` that can stall: one table scan,
+        the first time a partition ticks after this worker (re)gained it."""
+        rows = {key: row for key, row in self.table.data.items() if row}
         rows.update(self.rows)
-        due = [
-            key
+        return [
+            (key, row["stall_due"])
             for key, row in rows.items()
-            if row.get("partition") == partition
-            and row.get("stall_due") is not None
-            and row["stall_due"] < clock
+            if row.get("partition") == partition and row.get("stall_due") is not None
         ]
+
+    async def tick(self, partition: int, clock: int) -> None:
+        """Revisit this partition's open cases whose stall time has come (rule 6).
+
+        Only the due cases are touched (the stall index), not the whole table.
+        """
+        if not _stalls.known(self.inbox, partition):
+            _stalls.build(self.inbox, partition, self._due_rows(partition))
+        due = _stalls.pop_due(self.inbox, partition, clock, self._stall_due)
         for key in due:
             await self.handle(key, None, partition, clock)
+            still_due = self._stall_due(key)
+            if still_due is not None and still_due < clock:
+                # Unchanged by the tick: revisit it at the next tick, as a scan would.
+                _stalls.add(self.inbox, partition, key, still_due)
+
+    def advance_clock(self, partition: int, now: int) -> int:
+        """The partition's clock after seeing `now` (event time never goes back)."""
+        known = self.clocks.get(partition)
+        if known is None:
+            known = int(clocks.get(_clock_key(self.inbox, partition)) or 0)
+        if now > known:
+            self.clocks[partition] = now
+            BACKBONE_CLOCK.set(now / 1000)
+            return now
+        return known
 
     async def _emit(self, handled: Handled[Any], clock: int) -> None:
+        """Queue the outputs of one step (acknowledged all at once in `commit`)."""
+        out = self.outputs
         change = handled.change
         if change is not None:
             view = change.view
+            case_key = view.case_id.encode()
             record = case_event_record(change, clock)
-            self.pending.append(
-                await cases_topic.send(
-                    key=view.case_id.encode(),
-                    value=codec.encode(CASE_EVENT_SCHEMA, record, trusted=True),
-                )
+            out.produce(
+                CASES_TOPIC, case_key, codec.encode(CASE_EVENT_SCHEMA, record, trusted=True)
             )
             CASE_CHANGES.labels(view.kind, view.status).inc()
             if view.status == "open" and change.previous_status in (None, "signal", "closed"):
                 CASES_OPENED.labels(view.kind).inc()
             if settings.correlator_notify:
-                for note in change.notifications:
-                    value = codec.encode(
-                        NOTIFICATION_SCHEMA, notification_record(note, clock), trusted=True
-                    )
-                    try:
-                        topic = await asyncio.to_thread(_notification_topic, note.recipient)
-                    except KetenbusError as exc:  # an agency topics.yaml does not declare
-                        await _dead_letter_value(
-                            value, note.recipient, "no_notification_topic", exc
-                        )
-                        continue
-                    self.pending.append(await topic.send(key=view.case_id.encode(), value=value))
+                for note, value in encoded_notifications(change, clock, codec):
+                    topic = _notification_topics.get(note.recipient)
+                    if topic is None:
+                        try:
+                            topic = await _notification_topic(note.recipient)
+                        except KetenbusError as exc:  # an agency topics.yaml does not declare
+                            await _dead_letter_value(
+                                value, note.recipient, "no_notification_topic", exc
+                            )
+                            continue
+                    out.produce(topic, case_key, value)
                     NOTIFICATIONS_SENT.labels(note.recipient).inc()
-            log.info(
+            log.debug(  # per case change: info would be a JSON line per event at volume
                 "case_changed",
                 case_id=view.case_id,
                 status=view.status,
@@ -224,38 +309,52 @@ class Batch:
                 notified=len(change.notifications),
             )
         if handled.removed is not None:  # a tombstone: the case merged into its address
-            self.pending.append(await cases_topic.send(key=handled.removed.encode(), value=None))
-            log.info("case_merged", case_id=handled.removed)
-        for out in handled.outgoing:
-            self.pending.append(
-                await _INBOXES[out.inbox].send(key=out.key.encode(), value=envelope(out.message))
+            out.produce(CASES_TOPIC, handled.removed.encode(), None)
+            log.debug("case_merged", case_id=handled.removed)
+        for forward in handled.outgoing:
+            out.produce(
+                _INBOX_TOPICS[forward.inbox], forward.key.encode(), envelope(forward.message)
             )
 
     async def commit(self) -> None:
-        """Wait for every output, then store the aggregates that changed."""
-        await asyncio.gather(*self.pending)
+        """Wait for every output, then store the aggregates that changed (and wait for
+        their changelog records: the batch's offsets are committed after this returns)."""
+        await self.outputs.flush()
+        live = _LIVE[self.inbox]
         for key, row in self.rows.items():
-            _store(self.table, row["partition"], key, {**row, "state": self.loaded[key].to_json()})
+            aggregate = self.loaded[key]
+            value = {**row, "state": aggregate.to_json()}
+            _store(self.outputs, self.table, row["partition"], key, value)
+            live[key] = (value["state"], aggregate)
+            live.move_to_end(key)
+        while len(live) > LIVE_AGGREGATES:
+            live.popitem(last=False)
+        for partition, now in self.clocks.items():
+            _store(self.outputs, clocks, partition, _clock_key(self.inbox, partition), now)
+        await self.outputs.flush()
 
 
-def _store(table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
-    """Write a table key to the changelog partition of the inbox partition it lives on.
+def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
+    """Write a table key: the local store, and its changelog partition (the partition of
+    the inbox partition it lives on: `table[key] = value` would pick the partition of
+    "the current event", which a batch of many partitions does not have).
 
-    `table[key] = value` would pick the partition of "the current event", which a batch
-    of many partitions does not have. (Memory store: the local write is the dict.)
+    The changelog record is the one faust's `send_changelog` would write (its json codec
+    for key and value), so faust recovers the table from it as ever; it goes through the
+    batch's librdkafka producer instead of faust's aiokafka one, which cost ~50 us of
+    Python per record and made every faust commit wait for its buffer.
     """
-    table.send_changelog(partition, key, value)
+    out.produce(
+        table.changelog_topic.get_topic_name(),
+        codecs.dumps("json", key),
+        codecs.dumps("json", value),
+        partition=partition,
+    )
     table.data[key] = value
 
 
-def _advance_clock(inbox: str, partition: int, now: int) -> int:
-    key = f"{inbox}:{partition}"
-    known = clocks.get(key) or 0
-    if now > known:
-        _store(clocks, partition, key, now)
-        BACKBONE_CLOCK.set(now / 1000)
-        return now
-    return int(known)
+def _clock_key(inbox: str, partition: int) -> str:
+    return f"{inbox}:{partition}"
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:
@@ -263,7 +362,9 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
         BATCH_SIZE, within=BATCH_WITHIN_S
     ):
         batch = Batch(inbox)
-        for event in events:
+        for number, event in enumerate(events, start=1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the loop breathe: timers, the other agent, web
             partition = event.message.partition
             try:
                 message = open_envelope(event.value)
@@ -272,10 +373,10 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
                 continue
             try:
                 if isinstance(message, ClockTick):
-                    await batch.tick(partition, _advance_clock(inbox, partition, message.now))
+                    await batch.tick(partition, batch.advance_clock(partition, message.now))
                 else:
                     stamp = getattr(message, "occurred_at", 0)
-                    clock = _advance_clock(inbox, partition, stamp)
+                    clock = batch.advance_clock(partition, stamp)
                     await batch.handle(event.key.decode(), message, partition, clock)
             except Exception as exc:  # the service boundary: keep going, keep the message
                 log.exception("message_failed", inbox=inbox, partition=partition)

@@ -14,11 +14,12 @@ import shutil
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from correlator.topology import internal_prefix
-from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX
+from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX, SOURCE_PREFIX
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings
 from ketenbus.topics.admin import apply_topics, load_topics
 
@@ -104,3 +105,21 @@ def reset(
         )
         _truncate(admin, truncated)
         progress(f"truncated {', '.join(truncated)}")
+
+
+def source_events(settings: Settings) -> int:
+    """How many records the agency source topics hold (what a rebuild replays)."""
+    consumer = Consumer(client_config(settings, group_id=f"{settings.correlator_app_id}-count"))
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        total = 0
+        for topic, described in metadata.topics.items():
+            if topic.startswith(SOURCE_PREFIX):
+                for partition in described.partitions:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=10
+                    )
+                    total += high - low
+        return total
+    finally:
+        consumer.close()

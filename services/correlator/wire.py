@@ -17,6 +17,7 @@ from correlator.domain.events import (
     OrganisationFacts,
     SourceEvent,
 )
+from ketenbus.contracts.codec import Codec
 
 CASE_EVENT_SCHEMA = "nl.ketenbus.cases.CaseEvent"
 NOTIFICATION_SCHEMA = "nl.ketenbus.cases.Notification"
@@ -108,6 +109,34 @@ def notification_record(notification: Notification, clock: int) -> dict[str, Any
         "recidive": view.recidive,
         "issued_at": clock,
     }
+
+
+#: The Notification fields that differ between the recipients of one case change.
+_PER_RECIPIENT = ("notification_id", "case_event_id", "recipient")
+
+
+def encoded_notifications(
+    change: CaseChange, clock: int, codec: Codec
+) -> list[tuple[Notification, bytes]]:
+    """Every notification of `change`, Avro-encoded: the same bytes as encoding each
+    `notification_record`, but the part all recipients share is encoded once (a change
+    notifies ~5 parties on average; encoding was the agents' largest cost)."""
+    notes = change.notifications
+    if not notes:
+        return []
+    first = notes[0]
+    if any(n.view is not first.view or n.changes != first.changes for n in notes):
+        return [  # not one change's notifications after all: each on its own
+            (n, codec.encode(NOTIFICATION_SCHEMA, notification_record(n, clock), trusted=True))
+            for n in notes
+        ]
+    record = notification_record(first, clock)
+    shared = {k: v for k, v in record.items() if k not in _PER_RECIPIENT}
+    encode = codec.fan_out(NOTIFICATION_SCHEMA, _PER_RECIPIENT, shared)
+    return [
+        (note, encode((note.notification_id, note.view.case_event_id, note.recipient)))
+        for note in notes
+    ]
 
 
 def _ref(label: str) -> dict[str, str]:

@@ -43,10 +43,15 @@ def synthetic_records(
     seed: int = 7,
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
     prefix: str = "SYN",
+    dwellings: int | None = None,
 ) -> list[dict[str, Any]]:
-    """`count` intake records in event-time order over about a year."""
+    """`count` intake records in event-time order over about a year.
+
+    `dwellings`: how many addresses the events spread over (default a quarter of
+    `count`; at most 350,000 distinct ones exist); more dwellings, more (smaller) cases.
+    """
     rng = random.Random(seed)
-    dwellings = max(4, count // 4)
+    dwellings = dwellings or max(4, count // 4)
     landlords = [f"5{n:07d}" for n in range(max(2, count // 40))]
     agencies = [f"6{n:07d}" for n in range(max(2, count // 100))]
     step = timedelta(days=365) / max(count, 1)
@@ -65,7 +70,8 @@ def _dwelling(d: int, landlords: list[str], agencies: list[str]) -> _Dwelling:
     """Dwelling number `d`: its address and organisations follow from the number alone."""
     municipality = MUNICIPALITIES[d % len(MUNICIPALITIES)]
     address = {
-        "postcode": f"{3000 + d // 50:04d}{'ABCDEFGHJK'[d % 10]}{'LMNPRSTVWX'[(d // 10) % 5]}",
+        "postcode": f"{3000 + (d // 50) % 7000:04d}{'ABCDEFGHJK'[d % 10]}"
+        f"{'LMNPRSTVWX'[(d // 10) % 5]}",
         "house_number": 1 + d % 50,
         "municipality_code": municipality,
     }

@@ -72,6 +72,9 @@ class AdapterRegistry:
         self.adapters = list(adapters)
         self.spec = spec
         self._by_service = {a.service: a for a in self.adapters}
+        # agency code -> (adapter, OIN): looked up for every record; topics.yaml is
+        # read once per process, and a municipality's entry is built from the pattern.
+        self._known: dict[str, tuple[AgencyAdapter | None, str | None]] = {}
 
     @classmethod
     def load(
@@ -83,6 +86,11 @@ class AdapterRegistry:
         return cls((load_adapter(n) for n in names), spec)
 
     def adapter_for(self, agency: str) -> AgencyAdapter | None:
+        if agency not in self._known:
+            self._known[agency] = (self._adapter_for(agency), None)
+        return self._known[agency][0]
+
+    def _adapter_for(self, agency: str) -> AgencyAdapter | None:
         named = _named_adapter(self.spec, agency)
         if named is not None:
             adapter = self._by_service.get(named)
@@ -91,7 +99,12 @@ class AdapterRegistry:
 
     def oin(self, agency: str) -> str:
         """The agency's OIN from topics.yaml (municipalities: from the pattern entry)."""
+        adapter, known = self._known.get(agency, (None, None))
+        if known is not None:
+            return known
         try:
-            return self.spec.agency(agency).oin
+            oin = self.spec.agency(agency).oin
         except (TopicsError, KetenbusError) as exc:
             raise OinMissing(f"agency {agency!r} has no OIN: {exc}") from exc
+        self._known[agency] = (self.adapter_for(agency) if adapter is None else adapter, oin)
+        return oin

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -33,6 +34,7 @@ def rebuild(
     have them); cases.events is rebuilt in full.
     """
     from correlator.projection import load_cases
+    from correlator.rebuild import source_events
     from devtools.supervisor import Supervisor
 
     settings = get_settings()
@@ -44,9 +46,16 @@ def rebuild(
     for spec in stopped:
         typer.echo(f"{spec.name}: stopped")
     _reset(settings, notifications)
+    events = source_events(settings)
+    started = time.perf_counter()
     if _replay(settings, notifications, timeout) != 0:
         typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
         raise typer.Exit(1)
+    elapsed = time.perf_counter() - started
+    typer.echo(
+        f"replayed {events} source events in {elapsed:.1f} s"
+        f" = {events / elapsed:,.0f} events/s (worker start -> idle)"
+    )
     typer.echo(f"rebuilt {len(load_cases())} cases")
     for spec in stopped:
         supervisor.start(spec)

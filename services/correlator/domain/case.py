@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from correlator.domain.rules import STALL_AFTER_MS
@@ -53,7 +54,7 @@ class CaseView:
     def public(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in PUBLIC_FIELDS}
 
-    @property
+    @cached_property  # a view never changes; its id is read once per notification
     def case_event_id(self) -> str:
         """Deterministic id of this state of the case: a replay yields the same id."""
         canonical = json.dumps(

@@ -6,13 +6,16 @@ On a throwaway backbone (fresh broker + correlator, `devtools.sandbox`):
 2. latency at a fixed offered rate: source record's broker timestamp -> timestamp of
    each notification that reports that event (p50/p99);
 3. the raw ceiling: a plain confluent-kafka consume + fastavro decode loop over the same
-   source topics; and the ratio of the two.
+   source topics (at least 20,000 decoded events, from the first record on); the ratio;
+4. with `rebuild`: `ketenbus rebuild` of everything published, its replay events/s.
+The correlator process's CPU seconds (throughput run) and peak RSS come from /proc.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -24,14 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from correlator.projection import read_topic
 from devtools.sandbox import Backbone
 from devtools.synthetic import synthetic_records
 from intake.base import IntakeItem
 from intake.runtime import build_publisher
-from ketenbus.agencies import NOTIFICATION_PREFIX, SOURCE_PREFIX
+from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX, SOURCE_PREFIX
 from ketenbus.contracts.codec import get_codec
 from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings, get_settings
@@ -43,12 +46,17 @@ Progress = Callable[[str], None]
 class CorrelateFigures:
     events: int
     seconds: float
+    cpu_seconds: float  # of the correlator process, during the throughput run
+    peak_rss_bytes: int  # of the correlator process, over the whole bench
     latency_rate: float
     latency_samples: int
     p50_ms: float
     p99_ms: float
     raw_events: int
     raw_seconds: float
+    cases: int = 0  # distinct cases on cases.events after the runs
+    rebuild_events: int | None = None
+    rebuild_seconds: float | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -58,18 +66,81 @@ class CorrelateFigures:
     def raw_per_second(self) -> float:
         return self.raw_events / self.raw_seconds
 
+    @property
+    def ratio(self) -> float:
+        return self.events_per_second / self.raw_per_second
+
+    @property
+    def rebuild_per_second(self) -> float | None:
+        if self.rebuild_events is None or not self.rebuild_seconds:
+            return None
+        return self.rebuild_events / self.rebuild_seconds
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "events": self.events,
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.events_per_second, 1),
+            "cpu_seconds_per_event": round(self.cpu_seconds / self.events, 6),
+            "latency_rate": self.latency_rate,
+            "latency_samples": self.latency_samples,
+            "p50_ms": round(self.p50_ms, 1),
+            "p99_ms": round(self.p99_ms, 1),
+            "ceiling_events": self.raw_events,
+            "ceiling_seconds": round(self.raw_seconds, 3),
+            "ceiling_events_per_second": round(self.raw_per_second, 1),
+            "ratio": round(self.ratio, 4),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "cases": self.cases,
+            "rebuild_events": self.rebuild_events,
+            "rebuild_seconds": None
+            if self.rebuild_seconds is None
+            else round(self.rebuild_seconds, 3),
+            "rebuild_events_per_second": _round(self.rebuild_per_second, 1),
+        }
+
     def lines(self) -> list[str]:
-        ratio = self.events_per_second / self.raw_per_second
         latency = f"p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms"
-        return [
+        found = [
             f"correlator throughput   {self.events} events in {self.seconds:.1f} s"
-            f" = {self.events_per_second:,.0f} events/s (publish -> idle)",
+            f" = {self.events_per_second:,.0f} events/s (publish -> idle),"
+            f" CPU {1000 * self.cpu_seconds / self.events:.2f} ms/event",
             f"end-to-end latency      at {self.latency_rate:.0f} events/s offered,"
             f" {self.latency_samples} notifications: {latency}",
             f"raw ceiling             consume + Avro decode: {self.raw_events} events in"
             f" {self.raw_seconds:.2f} s = {self.raw_per_second:,.0f} events/s",
-            f"ratio                   correlator / raw = {ratio:.3f}",
+            f"ratio                   correlator / raw = {self.ratio:.3f}",
+            f"peak RSS                correlator {self.peak_rss_bytes / 2**20:.0f} MiB"
+            f" with {self.cases} cases",
         ]
+        if self.rebuild_per_second is not None:
+            found.append(
+                f"rebuild                 {self.rebuild_events} events replayed in"
+                f" {self.rebuild_seconds:.1f} s = {self.rebuild_per_second:,.0f} events/s"
+            )
+        return found
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of one process, from /proc (Linux)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._ticks  # utime + stime
+
+    def peak_rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
 
 
 def _publish_file(backbone: Backbone, records: list[dict[str, object]], name: str) -> None:
@@ -108,8 +179,29 @@ def _latencies(settings: Settings, prefix: str) -> list[int]:
     return found
 
 
-def _raw_ceiling(settings: Settings) -> tuple[int, float]:
-    """A plain consume + decode loop over every source topic, from the beginning."""
+#: The ceiling is measured on at least this many decoded events (the source topics are
+#: read again from the start as often as needed).
+CEILING_MIN_EVENTS = 20_000
+
+
+def _count_cases(settings: Settings) -> int:
+    """Distinct cases on cases.events (a tombstone removes a merged case)."""
+    live: set[bytes] = set()
+    for message in read_topic(CASES_TOPIC, settings=settings):
+        key = message.key() or b""
+        if message.value() is None:
+            live.discard(key)
+        else:
+            live.add(key)
+    return len(live)
+
+
+def _raw_ceiling(settings: Settings, minimum: int = CEILING_MIN_EVENTS) -> tuple[int, float]:
+    """A plain consume + decode loop over every source topic, from the beginning.
+
+    No consumer group (partitions are assigned); the clock starts at the first record,
+    so client start and connection set-up are not counted.
+    """
     codec = get_codec()
     consumer = Consumer(
         client_config(
@@ -122,26 +214,45 @@ def _raw_ceiling(settings: Settings) -> tuple[int, float]:
     )
     metadata = consumer.list_topics(timeout=10)
     assignment = [
-        TopicPartition(topic, p, 0)
+        TopicPartition(topic, p, OFFSET_BEGINNING)
         for topic, described in metadata.topics.items()
         if topic.startswith(SOURCE_PREFIX)
         for p in described.partitions
     ]
-    consumer.assign(assignment)
-    remaining, count = len(assignment), 0
-    started = time.perf_counter()
-    while remaining:
-        for message in consumer.consume(1000, timeout=1.0):
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    remaining -= 1
-                continue
-            codec.decode(message.value())
-            count += 1
-    elapsed = time.perf_counter() - started
+    count, started = 0, 0.0
+    while count < minimum:
+        consumer.assign(assignment)
+        remaining, before = len(assignment), count
+        while remaining:
+            for message in consumer.consume(1000, timeout=1.0):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        remaining -= 1
+                    continue
+                if not started:
+                    started = time.perf_counter()
+                codec.decode(message.value())
+                count += 1
+        consumer.unassign()
+        if count == before:
+            break  # nothing to read
+    elapsed = time.perf_counter() - started if started else 0.0
     consumer.close()
     return count, elapsed
+
+
+_REPLAYED = re.compile(r"replayed (\d+) source events in ([\d.]+) s")
+
+
+def _rebuild(backbone: Backbone) -> tuple[int, float]:
+    """`ketenbus rebuild --yes` on the backbone; its own measure of the replay."""
+    backbone.stop_correlator()
+    done = backbone.cli("rebuild", "--yes", timeout=3600)
+    match = _REPLAYED.search(done.stdout)
+    if match is None:
+        raise AssertionError(f"ketenbus rebuild printed no replay figure:\n{done.stdout}")
+    return int(match.group(1)), float(match.group(2))
 
 
 def _item(record: dict[str, object], line: int) -> IntakeItem:
@@ -150,7 +261,13 @@ def _item(record: dict[str, object], line: int) -> IntakeItem:
 
 
 def run_correlate_bench(
-    events: int, rate: float, seconds: float, progress: Progress
+    events: int,
+    rate: float,
+    seconds: float,
+    progress: Progress,
+    *,
+    rebuild: bool = False,
+    dwellings: int | None = None,
 ) -> CorrelateFigures:
     # SIGTERM (e.g. `timeout`) ends the bench through its `finally`: no broker left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -162,12 +279,16 @@ def run_correlate_bench(
     backbone.start()
     try:
         backbone.wait_idle()  # the correlator has joined and is idle
-        records = synthetic_records(events, seed=1)
+        assert backbone.correlator is not None
+        meter = ProcessMeter(backbone.correlator.pid)
+        records = synthetic_records(events, seed=1, dwellings=dwellings)
         progress(f"throughput: publishing {events} synthetic events")
+        cpu_before = meter.cpu_seconds()
         started = time.perf_counter()
         _publish_file(backbone, records, "throughput.jsonl")
         backbone.wait_idle(timeout=3600)
         elapsed = time.perf_counter() - started
+        cpu = meter.cpu_seconds() - cpu_before
         count = int(rate * seconds)
         progress(f"latency: {count} events at {rate:.0f}/s")
         later = datetime(2027, 3, 1, tzinfo=UTC)
@@ -187,9 +308,15 @@ def run_correlate_bench(
                 time.sleep(pause)
         publisher.producer.flush()
         backbone.wait_idle(timeout=3600)
+        peak_rss = meter.peak_rss_bytes()
+        cases = _count_cases(backbone.client_settings)
         samples = sorted(_latencies(backbone.client_settings, "LAT-"))
         progress("raw ceiling: consume + decode the same source topics")
         raw_events, raw_seconds = _raw_ceiling(backbone.client_settings)
+        replayed: tuple[int, float] | None = None
+        if rebuild:
+            progress("rebuild: ketenbus rebuild --yes (replay of every source event)")
+            replayed = _rebuild(backbone)
     finally:
         backbone.stop()
         shutil.rmtree(home, ignore_errors=True)
@@ -197,10 +324,15 @@ def run_correlate_bench(
     return CorrelateFigures(
         events=events,
         seconds=elapsed,
+        cpu_seconds=cpu,
+        peak_rss_bytes=peak_rss,
         latency_rate=rate,
         latency_samples=len(samples),
         p50_ms=statistics.median(samples) if samples else 0.0,
         p99_ms=quantiles[98],
         raw_events=raw_events,
         raw_seconds=raw_seconds,
+        cases=cases,
+        rebuild_events=replayed[0] if replayed else None,
+        rebuild_seconds=replayed[1] if replayed else None,
     )

@@ -41,16 +41,37 @@ def correlate(
     events: Annotated[int, typer.Option("--events", "-n", min=10, help="synthetic events")] = 5000,
     rate: Annotated[float, typer.Option(help="offered events/s for the latency run")] = 50.0,
     seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
+    dwellings: Annotated[
+        int | None, typer.Option(help="addresses the events spread over (default events/4)")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="also time `ketenbus rebuild` of all events")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object of every figure")
+    ] = False,
 ) -> None:
     """Correlator events/s until idle, end-to-end latency p50/p99, and the raw ceiling.
 
     Runs on a throwaway broker and correlator of its own (a few hundred MB, stopped after).
     """
+    import json
+
     from devtools.bench.correlate import run_correlate_bench
     from ketenbus.logging import configure_logging
 
     configure_logging("WARNING")
-    figures = run_correlate_bench(events, rate, seconds, progress=lambda m: typer.echo(m, err=True))
+    figures = run_correlate_bench(
+        events,
+        rate,
+        seconds,
+        progress=lambda m: typer.echo(m, err=True),
+        rebuild=rebuild,
+        dwellings=dwellings,
+    )
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
     for line in figures.lines():
         typer.echo(line)
 

@@ -109,7 +109,7 @@ def synthetic_records(
                     "agency": "nau",
                     "type": "admission_revoked",
                     "staffing_agency_kvk": rng.choice(agencies),
-                    "reason": "Wtta",
+                    "reason": "LABOUR_LAW_VIOLATIONS",
                 }
             )
         else:

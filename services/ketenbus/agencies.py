@@ -31,7 +31,8 @@ def validate_agency(code: str) -> str:
     """Return the agency code if well-formed (`gemeente:` + 4 digits, or a lower-case name)."""
     if not _AGENCY.match(code) or code == "gemeente":
         raise InvalidAgency(
-            f"invalid agency {code!r}: expected gemeente:<4-digit CBS code>, nla, politie, nau"
+            "invalid agency: expected gemeente:<4-digit CBS code> or a lower-case agency name"
+            " (nla, politie, nau, ...)"
         )
     return code
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -115,6 +116,45 @@ class Settings(BaseSettings):
         "https://ketenbus.invalid/api/v1/cases",
         description="base URL of a case (ZGW hoofdObject/resourceUrl = <base>/<case_id>)",
     )
+
+    # Intake trust (services/intake, docs/intake-trust.md).
+    intake_token_max_age_seconds: int = Field(
+        300,
+        ge=10,
+        description="an intake bearer token (JWT) is refused once its `iat` is older than this",
+    )
+    intake_token_leeway_seconds: int = Field(
+        30, ge=0, description="clock-skew leeway when checking a token's `iat` and `exp`"
+    )
+    clock_skew_seconds: int = Field(
+        300,
+        ge=0,
+        description="how far `occurred_at` may lie ahead of the intake's wall clock; the"
+        " correlator's event-time clock never runs further ahead of its own wall clock",
+    )
+    intake_earliest_occurred_at: datetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC),
+        description="records whose `occurred_at` lies before this are refused (implausible)",
+    )
+    intake_max_record_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest intake record (an HTTP body or a batch line)"
+    )
+    intake_max_batch_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest `/records:batch` body"
+    )
+    intake_max_batch_records: int = Field(
+        10_000, ge=1, description="most records in one `/records:batch` body"
+    )
+    expose_operations_endpoints: bool = Field(
+        False,
+        description="serve /metrics, /docs and /openapi.json of the intake services to"
+        " non-loopback clients too (default: loopback callers only)",
+    )
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where credentials, intake clients and the dev pseudonym key live (files 0600)."""
+        return self.home / "secrets"
 
     @property
     def run_dir(self) -> Path:

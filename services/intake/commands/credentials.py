@@ -1,0 +1,67 @@
+"""`ketenbus credentials token AGENCY | intake-client AGENCY [--rotate] | intake-clients`:
+the intake side of the credentials group (bearer tokens for the agency services' HTTP
+API). Thin over `intake.clients`; the Kafka side (`credentials issue`) lives with the
+broker security commands and also issues the intake client.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+credentials_app = typer.Typer(
+    help="Credentials of agencies and services: Kafka principals and intake API clients.",
+    no_args_is_help=True,
+)
+
+
+@credentials_app.command("token")
+def token(
+    agency: Annotated[str, typer.Argument(help="agency code, e.g. gemeente:0599 or nla")],
+) -> None:
+    """Print a fresh bearer token (JWT) for AGENCY's intake client, for curl and scripts.
+
+    Valid for KETENBUS_INTAKE_TOKEN_MAX_AGE_SECONDS (default 300 s). In dev/test the
+    client is created when missing.
+    """
+    from intake.clients import ClientError, make_token
+    from ketenbus.errors import KetenbusError
+
+    try:
+        typer.echo(make_token(agency))
+    except (ClientError, KetenbusError) as exc:
+        typer.echo(f"ketenbus credentials token: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@credentials_app.command("intake-client")
+def intake_client(
+    agency: Annotated[str, typer.Argument(help="agency code, e.g. gemeente:0599 or nla")],
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="replace the secret; the old one stops working")
+    ] = False,
+) -> None:
+    """Create AGENCY's intake client (or rotate its secret) and print its registry file."""
+    from intake.clients import issue_intake_client
+    from ketenbus.errors import KetenbusError
+
+    try:
+        client = issue_intake_client(agency, rotate=rotate)
+    except KetenbusError as exc:
+        typer.echo(f"ketenbus credentials intake-client: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(str(client.path))
+
+
+@credentials_app.command("intake-clients")
+def intake_clients() -> None:
+    """List the intake clients: client id and the agencies each may publish for."""
+    from intake.clients import list_intake_clients
+
+    for client in list_intake_clients():
+        typer.echo(f"{client.client_id}\t{','.join(client.agencies)}\t{client.issued_at}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(credentials_app, name="credentials")

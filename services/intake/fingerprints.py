@@ -22,13 +22,14 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
@@ -124,16 +125,7 @@ class FingerprintStore:
                 enable_partition_eof=True,
             )
         )
-        metadata = consumer.list_topics(FINGERPRINT_TOPIC, timeout=LOAD_TIMEOUT_S)
-        topic = metadata.topics.get(FINGERPRINT_TOPIC)
-        partitions = sorted(topic.partitions) if topic is not None and not topic.error else []
-        pending = set()
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(FINGERPRINT_TOPIC, partition), timeout=LOAD_TIMEOUT_S
-            )
-            if high > low:
-                pending.add(partition)
+        partitions, pending = self._extent(consumer)
         consumer.assign(
             [TopicPartition(FINGERPRINT_TOPIC, p, OFFSET_BEGINNING) for p in partitions]
         )
@@ -151,6 +143,30 @@ class FingerprintStore:
         log.info("fingerprints_loaded", refs=len(self._known))
         self._consumer = consumer
         return len(self._known)
+
+    def _extent(self, consumer: Consumer) -> tuple[list[int], set[int]]:
+        """The topic's partitions and those holding records; retried while a just-created
+        topic has no leaders yet."""
+        deadline = time.monotonic() + LOAD_TIMEOUT_S
+        while True:
+            try:
+                metadata = consumer.list_topics(FINGERPRINT_TOPIC, timeout=LOAD_TIMEOUT_S)
+                topic = metadata.topics.get(FINGERPRINT_TOPIC)
+                if topic is None or topic.error is not None:
+                    raise KafkaException(topic.error if topic is not None else "no topic")
+                partitions = sorted(topic.partitions)
+                pending = set()
+                for partition in partitions:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(FINGERPRINT_TOPIC, partition), timeout=5
+                    )
+                    if high > low:
+                        pending.add(partition)
+                return partitions, pending
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def follow(self) -> None:
         """Keep applying what other processes write (a long-running service)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
@@ -23,6 +24,7 @@ from prometheus_client import generate_latest
 
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
+from correlator.domain.clock import advance
 from correlator.domain.events import ClockTick
 from correlator.domain.handlers import (
     DWELLING,
@@ -239,14 +241,19 @@ def _store(table: TableT[str, Any], partition: int, key: str, value: Any) -> Non
     table.data[key] = value
 
 
-def _advance_clock(inbox: str, partition: int, now: int) -> int:
+def _advance_clock(inbox: str, partition: int, stamp: int) -> int:
     key = f"{inbox}:{partition}"
-    known = clocks.get(key) or 0
+    known = int(clocks.get(key) or 0)
+    now = advance(
+        known,
+        stamp,
+        wall_ms=int(time.time() * 1000),
+        skew_ms=settings.clock_skew_seconds * 1000,
+    )
     if now > known:
         _store(clocks, partition, key, now)
         BACKBONE_CLOCK.set(now / 1000)
-        return now
-    return int(known)
+    return now
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:

@@ -29,10 +29,11 @@ def synthetic_records(
     count: int,
     *,
     seed: int = 7,
-    start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start: datetime = datetime(2025, 6, 1, tzinfo=UTC),
     prefix: str = "SYN",
 ) -> list[dict[str, Any]]:
-    """`count` intake records in event-time order over about a year."""
+    """`count` intake records in event-time order over about a year (from `start`: a
+    year that lies in the past, as the intake refuses an `occurred_at` ahead of its clock)."""
     rng = random.Random(seed)
     dwellings = max(4, count // 4)
     landlords = [f"5{n:07d}" for n in range(max(2, count // 40))]

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     intake_max_batch_records: int = Field(
         10_000, ge=1, description="most records in one `/records:batch` body"
     )
+    metrics_bind_address: str = Field(
+        "127.0.0.1",
+        description="address the lag monitor's and webhook bridge's /metrics listen on"
+        " (0.0.0.0 to let a Prometheus elsewhere scrape them)",
+    )
     expose_operations_endpoints: bool = Field(
         False,
         description="serve /metrics, /docs and /openapi.json of the intake services to"

@@ -1,6 +1,7 @@
 """The lag monitor service: samples the cluster every few seconds, exposes Prometheus metrics.
 
-`python -m operations.lagmonitor` serves http://0.0.0.0:<settings.lagmonitor_port>/metrics.
+`python -m operations.lagmonitor` serves http://<metrics bind address>:<lagmonitor port>/metrics
+(KETENBUS_METRICS_BIND_ADDRESS, default 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     REGISTRY.register(metrics.LAG_GAUGES)
-    start_http_server(settings.lagmonitor_port)
+    start_http_server(settings.lagmonitor_port, addr=settings.metrics_bind_address)
     stop = stop_on_signals(log)
     log.info(
         "lagmonitor_started",

@@ -123,10 +123,10 @@ class TestScaffold:
 
     def test_created(self, root: Path, scaffolded: subprocess.CompletedProcess[str]) -> None:
         expected = [
-            f"services/{NAME}/__init__.py",
-            f"services/{NAME}/__main__.py",
-            f"services/{NAME}/adapter.py",
-            f"services/{NAME}/samples/sample.{NAME}.jsonl",
+            f"services/agencies/{NAME}/__init__.py",
+            f"services/agencies/{NAME}/__main__.py",
+            f"services/agencies/{NAME}/adapter.py",
+            f"services/agencies/{NAME}/samples/sample.{NAME}.jsonl",
             f"tests/unit/test_{NAME}_adapter.py",
             f"tests/integration/test_{NAME}_adapter_kafka.py",
         ]

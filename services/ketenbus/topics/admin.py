@@ -340,6 +340,8 @@ def apply_topics(
             except KafkaException as exc:
                 report.errors.append(f"{resource.name}: config change failed: {exc.args[0].str()}")
     _wait_visible(admin, report.created)
+    if not dry_run and (report.partitions_raised or report.configs_changed):
+        _wait_converged(admin, spec)
     log.info(
         "topics_applied",
         created=len(report.created),
@@ -348,6 +350,18 @@ def apply_topics(
         errors=len(report.errors),
     )
     return report, drifts
+
+
+def _wait_converged(admin: AdminClient, spec: TopicsFile, timeout: float = 15.0) -> None:
+    """Return once the brokers show what was applied (or after `timeout`): the controller
+    acknowledges a change before every broker's metadata reflects it, and a `check` right
+    after `apply` must not report drift that is already repaired."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, drifts = apply_topics(admin, spec, dry_run=True)
+        if not any(d.fixable for d in drifts):
+            return
+        time.sleep(0.2)
 
 
 def check_topics(admin: AdminClient, spec: TopicsFile) -> tuple[list[Drift], str | None]:

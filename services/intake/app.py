@@ -14,8 +14,9 @@ name fields and rules, never input values.
 - `POST /agencies/{agency}/records`: the same, for one agency's endpoint: a record of
   another agency is refused (one municipality cannot publish as another).
 - `POST /records:batch`: JSONL body, one record a line, each judged on its own: 202 all
-  accepted, 207 some refused, 422 none accepted; the answer lists every accepted line
-  (with its event) and every refused line (with its reason).
+  accepted, 207 some refused; none accepted: the status all refusals share (403 all for
+  another agency, ...), else 422. The answer lists every accepted line (with its event)
+  and every refused line (with its status and reason).
 - `GET /healthz` (process alive), `/readyz` (broker reachable); `/metrics` (Prometheus),
   `/docs`, `/openapi.json`: loopback callers only unless
   KETENBUS_EXPOSE_OPERATIONS_ENDPOINTS=true.
@@ -462,8 +463,11 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
             return JSONResponse(body, status_code=202, headers={"X-Request-ID": request_id})
         if outcome.accepted:
             return JSONResponse(body, status_code=207, headers={"X-Request-ID": request_id})
+        # one cause for every record (e.g. all for another agency): answer with its status
+        statuses = {r.status for r in outcome.rejected}
+        status = statuses.pop() if len(statuses) == 1 else 422
         return problem(
-            422,
+            status,
             "batch_refused",
             "no record of the batch was accepted; see refused",
             request_id,

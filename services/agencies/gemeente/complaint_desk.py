@@ -105,6 +105,10 @@ FIELD_TO_COLUMN = {
 }
 
 
+class _LineTooLarge(Exception):
+    """A line of the file is longer than a record may be (its row cannot be read)."""
+
+
 class _LineTap:
     """Feeds bounded, decoded lines to csv.reader and remembers them, so a row's original
     text is known, and whether one of its lines was too long or not UTF-8."""
@@ -122,7 +126,8 @@ class _LineTap:
         _, raw = next(self._lines)
         if raw is None:
             self.too_large = True
-            text = ""
+            self.taken.append("\n")
+            raise _LineTooLarge
         else:
             try:
                 text = raw.decode("utf-8")
@@ -229,6 +234,10 @@ def read_complaint_desk_csv(path: Path) -> Iterator[IntakeItem]:
                 cells = next(reader)
             except StopIteration:
                 return
+            except _LineTooLarge:
+                # the row is lost; a fresh reader forgets any quote the row left open
+                reader = csv.reader(tap, delimiter=delimiter)
+                cells = []
             except csv.Error:
                 cells = []
                 error = MalformedRecord("the row cannot be read as CSV (quoting or field size)")

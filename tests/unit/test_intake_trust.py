@@ -12,6 +12,8 @@ from typing import Any
 
 import jwt
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from correlator.domain.clock import advance
 from devtools.samples import record
@@ -24,6 +26,7 @@ from intake.clients import (
     make_token,
     sign,
 )
+from intake.commands.credentials import register
 from intake.core import Intake
 from intake.errors import (
     AgencyNotAuthorised,
@@ -315,4 +318,26 @@ class TestBoundedLines:
         data = b"a\n" + b"x" * 10_000 + b"\nb\r\n" + b"y" * 50
         assert [(1, b"a"), (2, None), (3, b"b"), (4, None)] == list(
             bounded_lines(io.BytesIO(data), 40)
+        )
+
+
+class TestCredentialsCommands:
+    """The intake commands join the `credentials` group the Kafka security commands made."""
+
+    def test_joins_existing_group(self) -> None:
+        app = typer.Typer()
+        kafka_side = typer.Typer()
+
+        @kafka_side.command("issue")
+        def issue(principal: str) -> None:
+            typer.echo(f"issued {principal}")
+
+        app.add_typer(kafka_side, name="credentials")
+        register(app)
+        names = [c.name for c in kafka_side.registered_commands]
+        issued = CliRunner().invoke(app, ["credentials", "issue", "nla"]).output.strip()
+        assert (["issue", "token", "intake-client", "intake-clients"], 1, "issued nla") == (
+            names,
+            len(app.registered_groups),
+            issued,
         )

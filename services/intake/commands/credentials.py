@@ -64,4 +64,12 @@ def intake_clients() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the intake commands to the `credentials` group: to the one the Kafka security
+    commands registered already (entry points load in name order, `credentials` before
+    `intake-credentials`), else as a group of their own."""
+    for group in app.registered_groups:
+        if group.name == "credentials" and group.typer_instance is not None:
+            target = group.typer_instance
+            target.registered_commands.extend(credentials_app.registered_commands)
+            return
     app.add_typer(credentials_app, name="credentials")

@@ -174,17 +174,26 @@ class Caller:
 class ClientRegistry:
     """Verifies bearer tokens against the registry files (re-read when they change)."""
 
+    #: verified tokens kept (a client reuses its token for many requests)
+    VERIFIED_CACHE_SIZE: Final = 10_000
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, tuple[int, IntakeClient]] = {}
+        self._verified: dict[str, tuple[Caller, float, int]] = {}
         self._lock = threading.Lock()
 
-    def _client(self, client_id: str) -> IntakeClient | None:
+    def _stamp(self, client_id: str) -> int | None:
         try:
-            path = client_path(self.settings, client_id)
-            stamp = os.stat(path).st_mtime_ns
+            return os.stat(client_path(self.settings, client_id)).st_mtime_ns
         except (ClientMissing, FileNotFoundError):
             return None
+
+    def _client(self, client_id: str) -> IntakeClient | None:
+        stamp = self._stamp(client_id)
+        if stamp is None:
+            return None
+        path = client_path(self.settings, client_id)
         with self._lock:
             cached = self._cache.get(client_id)
             if cached is not None and cached[0] == stamp:
@@ -198,7 +207,27 @@ class ClientRegistry:
         return client
 
     def authenticate(self, authorization: str | None, *, now: float | None = None) -> Caller:
-        """The caller of a request with this `Authorization` header, or `Unauthenticated`."""
+        """The caller of a request with this `Authorization` header, or `Unauthenticated`.
+
+        A verified token is remembered until it expires, as long as its client's registry
+        file is unchanged (a rotation invalidates it at once).
+        """
+        current = time.time() if now is None else now
+        known = self._verified.get(authorization or "")
+        if known is not None:
+            caller, valid_until, stamp = known
+            if current < valid_until and self._stamp(caller.client_id) == stamp:
+                return caller
+        caller, valid_until = self._verify(authorization, current)
+        stamp_now = self._stamp(caller.client_id)
+        if stamp_now is not None and authorization:
+            with self._lock:
+                if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
+                    self._verified.clear()
+                self._verified[authorization] = (caller, valid_until, stamp_now)
+        return caller
+
+    def _verify(self, authorization: str | None, current: float) -> tuple[Caller, float]:
         if not authorization:
             raise Unauthenticated("missing_token", "an Authorization: Bearer <JWT> is required")
         scheme, _, token = authorization.partition(" ")
@@ -206,14 +235,14 @@ class ClientRegistry:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("missing_token", "the Authorization header must be Bearer <JWT>")
         try:
-            unverified: Mapping[str, Any] = jwt.decode(
+            unverified = jwt.api_jwt.decode_complete(
                 token, options={"verify_signature": False}, algorithms=[ALGORITHM]
             )
-            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated("malformed_token", "the token is not a JWT") from None
-        client_id = unverified.get("client_id")
-        if header.get("alg") != ALGORITHM or not isinstance(client_id, str):
+        claims_seen: Mapping[str, Any] = unverified["payload"]
+        client_id = claims_seen.get("client_id")
+        if unverified["header"].get("alg") != ALGORITHM or not isinstance(client_id, str):
             raise Unauthenticated("invalid_token", "the token needs HS256 and a client_id claim")
         client = self._client(client_id)
         if client is None:
@@ -236,9 +265,12 @@ class ClientRegistry:
         except jwt.PyJWTError:
             raise Unauthenticated("invalid_token", "the token's claims are not valid") from None
         issued = claims["iat"]
-        current = time.time() if now is None else now
         if not isinstance(issued, int | float) or issued > current + leeway:
             raise Unauthenticated("invalid_token", "the token is issued in the future")
-        if current - issued > self.settings.intake_token_max_age_seconds + leeway:
+        valid_until = issued + self.settings.intake_token_max_age_seconds + leeway
+        expires = claims.get("exp")
+        if isinstance(expires, int | float):
+            valid_until = min(valid_until, expires + leeway)
+        if current >= valid_until:
             raise Unauthenticated("token_expired", "the token is older than its lifetime")
-        return Caller(client.client_id, frozenset(client.agencies))
+        return Caller(client.client_id, frozenset(client.agencies)), valid_until

@@ -4,9 +4,10 @@ time and memory and is refused with a reason instead of crashing the reader.
 
 - nesting depth: an intake record nests 3 deep (record -> workers -> worker); 8 is refused
   before any recursive parser runs (a 100,000-deep `[[[...` used to crash `ketenbus publish`);
-- list lengths and keys per object;
-- numbers: finite, and integers within 64 bits (the models bound each field further to
-  what its Avro type holds);
+- list lengths, text lengths and keys per object (lists and texts that are values of an
+  object; anything nested deeper is bounded by the record size and depth);
+- numbers: finite, and integers of at most 18 digits (the models bound each field further
+  to what its Avro type holds);
 - `NaN` / `Infinity` literals are not JSON (RFC 8259) and are refused;
 - duplicate keys are refused (two parsers may pick different ones).
 """
@@ -25,7 +26,7 @@ MAX_DEPTH: Final = 8
 MAX_LIST_ITEMS: Final = 1_000
 MAX_OBJECT_KEYS: Final = 64
 MAX_STRING_CHARS: Final = 4_096
-_INT_BOUND: Final = 1 << 63
+_MAX_INT_DIGITS: Final = 18  # within 64 bits
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
@@ -51,15 +52,6 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len(pairs) > MAX_OBJECT_KEYS:
-        raise _Shape("(record)", f"an object has more than {MAX_OBJECT_KEYS} keys")
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _Shape("(record)", "an object repeats a key")
-    return result
-
-
 class _Shape(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -67,26 +59,35 @@ class _Shape(ValueError):
         self.message = message
 
 
-def _walk(value: Any, path: str) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = safe_field_name(str(key))
-            _walk(item, f"{path}.{name}" if path else name)
-    elif isinstance(value, list):
-        if len(value) > MAX_LIST_ITEMS:
-            raise _Shape(path, f"a list has more than {MAX_LIST_ITEMS} items")
-        for index, item in enumerate(value):
-            _walk(item, f"{path}[{index}]")
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if not -_INT_BOUND <= value < _INT_BOUND:
-            raise _Shape(path, "number out of range")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _Shape(path, "number out of range (not finite)")
-    elif isinstance(value, str) and len(value) > MAX_STRING_CHARS:
-        raise _Shape(path, f"a text is longer than {MAX_STRING_CHARS} characters")
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Every JSON object, as the parser builds it: keys counted and unique, list values
+    bounded (the parser's hooks do the checks in one pass, no second walk)."""
+    if len(pairs) > MAX_OBJECT_KEYS:
+        raise _Shape("(record)", f"an object has more than {MAX_OBJECT_KEYS} keys")
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Shape("(record)", "an object repeats a key")
+    for key, value in pairs:
+        if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+            raise _Shape(safe_field_name(key), f"a list has more than {MAX_LIST_ITEMS} items")
+        if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+            raise _Shape(
+                safe_field_name(key), f"a text is longer than {MAX_STRING_CHARS} characters"
+            )
+    return result
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _Shape("(record)", "number out of range")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Shape("(record)", "number out of range (not finite)")
+    return value
 
 
 def check_shape(payload: bytes) -> Any:
@@ -95,18 +96,15 @@ def check_shape(payload: bytes) -> Any:
     if nesting_depth(payload) > MAX_DEPTH:
         raise RecordTooComplex(f"the JSON nests deeper than {MAX_DEPTH} levels")
     try:
-        parsed = json.loads(
-            payload, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
+        return json.loads(
+            payload,
+            parse_constant=_refuse_constant,
+            parse_int=_int,
+            parse_float=_float,
+            object_pairs_hook=_object,
         )
     except _Shape as exc:
-        raise RecordTooComplex(exc.message) from None
+        error = FieldError(exc.field, exc.message, exc.field)
+        raise RecordTooComplex(exc.message, errors=[error]) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedRecord("not valid JSON (RFC 8259, UTF-8)") from None
-    try:
-        _walk(parsed, "")
-    except _Shape as exc:
-        field = exc.field or "(record)"
-        raise RecordTooComplex(
-            exc.message, errors=[FieldError(field, exc.message, field)]
-        ) from None
-    return parsed

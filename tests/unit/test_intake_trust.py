@@ -32,6 +32,7 @@ from intake.errors import (
     AgencyNotAuthorised,
     MalformedRecord,
     OccurredAtOutOfRange,
+    RecordRejected,
     RecordTooComplex,
     RecordTooLarge,
 )
@@ -197,14 +198,17 @@ class TestInputBounds:
             intake.prepare(item(big))
 
     @pytest.mark.parametrize(
-        ("field", "value"),
-        [("occupants_found", 2**31), ("occupants_registered", 10**20)],
+        ("field", "value", "named"),
+        [
+            ("occupants_found", 2**31, "occupants_found"),
+            ("occupants_registered", 10**20, "(record)"),
+        ],
     )
-    def test_ints_bounded_to_avro(self, intake: Intake, field: str, value: int) -> None:
+    def test_ints_bounded_to_avro(self, intake: Intake, field: str, value: int, named: str) -> None:
         data = record("nla", "inspection", 1) | {field: value}
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(RecordRejected) as caught:
             intake.prepare(item(data))
-        assert (422, f"{field}") == (caught.value.status, caught.value.errors[0].field)  # type: ignore[attr-defined]
+        assert (422, named) == (caught.value.status, caught.value.errors[0].field)
 
     def test_amount_bounded(self, intake: Intake) -> None:
         data = record("nla", "sanction", 1) | {"amount_eur": 1e300}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 import pytest
@@ -41,7 +42,7 @@ from intake.limits import check_shape, nesting_depth
 from intake.models import bsn_in_ref
 from intake.registry import AdapterRegistry
 from ketenbus.pseudonyms import Pseudonymiser
-from ketenbus.settings import Settings
+from ketenbus.settings import Settings, get_settings
 from operations.webhook.subscriptions import check_callback_url
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -326,22 +327,51 @@ class TestBoundedLines:
 
 
 class TestCredentialsCommands:
-    """The intake commands join the `credentials` group the Kafka security commands made."""
+    """The intake commands join the `credentials` group the Kafka security commands made,
+    and `credentials issue AGENCY` then also issues the agency's intake client."""
 
-    def test_joins_existing_group(self) -> None:
+    @pytest.fixture
+    def app(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
+        monkeypatch.setenv("KETENBUS_HOME", str(tmp_path))
+        get_settings.cache_clear()
         app = typer.Typer()
         kafka_side = typer.Typer()
 
         @kafka_side.command("issue")
-        def issue(principal: str) -> None:
-            typer.echo(f"issued {principal}")
+        def issue(
+            principal: str, rotate: Annotated[bool, typer.Option("--rotate")] = False
+        ) -> None:
+            typer.echo(f"kafka {principal} {rotate}")
 
         app.add_typer(kafka_side, name="credentials")
         register(app)
-        names = [c.name for c in kafka_side.registered_commands]
-        issued = CliRunner().invoke(app, ["credentials", "issue", "nla"]).output.strip()
-        assert (["issue", "token", "intake-client", "intake-clients"], 1, "issued nla") == (
-            names,
-            len(app.registered_groups),
-            issued,
+        yield app
+        get_settings.cache_clear()
+
+    def test_joins_existing_group(self, app: typer.Typer) -> None:
+        [group] = app.registered_groups
+        names = [c.name for c in group.typer_instance.registered_commands]  # type: ignore[union-attr]
+        assert ["issue", "token", "intake-client", "intake-clients"] == names
+
+    def test_issue_agency_also_issues_intake_client(self, app: typer.Typer, tmp_path: Path) -> None:
+        output = CliRunner().invoke(app, ["credentials", "issue", "gemeente-0599"]).output
+        path = tmp_path / "secrets" / "gemeente-0599.intake.json"
+        assert (f"kafka gemeente-0599 False\n{path}\n", ["gemeente:0599"]) == (
+            output,
+            json.loads(path.read_text())["agencies"],
+        )
+
+    def test_issue_service_principal_only_kafka(self, app: typer.Typer) -> None:
+        output = CliRunner().invoke(app, ["credentials", "issue", "correlator"]).output
+        assert "kafka correlator False\n" == output
+
+    def test_rotate_rotates_both(self, app: typer.Typer, tmp_path: Path) -> None:
+        runner = CliRunner()
+        runner.invoke(app, ["credentials", "issue", "nla"])
+        path = tmp_path / "secrets" / "nla.intake.json"
+        before = json.loads(path.read_text())["secret"]
+        output = runner.invoke(app, ["credentials", "issue", "nla", "--rotate"]).output
+        assert ("kafka nla True", False) == (
+            output.splitlines()[0],
+            before == json.loads(path.read_text())["secret"],
         )

@@ -6,7 +6,10 @@ broker security commands and also issues the intake client.
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -63,13 +66,60 @@ def intake_clients() -> None:
         typer.echo(f"{client.client_id}\t{','.join(client.agencies)}\t{client.issued_at}")
 
 
+def _agency_of(principal: str) -> str | None:
+    """The agency a `credentials issue` argument names (`gemeente:0599`, `gemeente-0599`,
+    `nla`), or None for a backbone service's principal."""
+    from ketenbus.agencies import InvalidAgency, validate_agency
+
+    candidate = re.sub(r"^gemeente-(\d{4})$", r"gemeente:\1", principal)
+    try:
+        return validate_agency(candidate)
+    except InvalidAgency:
+        return None
+
+
+def _also_issue_intake_client(issue: Callable[..., Any]) -> Callable[..., Any]:
+    """`credentials issue AGENCY [--rotate]` also issues (rotates) AGENCY's intake client."""
+
+    @functools.wraps(issue)
+    def issue_both(*args: Any, **kwargs: Any) -> Any:
+        result = issue(*args, **kwargs)
+        principal = kwargs.get("principal", args[0] if args else "")
+        agency = _agency_of(str(principal))
+        if agency is not None and is_agency(agency):
+            from intake.clients import issue_intake_client
+
+            client = issue_intake_client(agency, rotate=bool(kwargs.get("rotate", False)))
+            typer.echo(str(client.path))
+        return result
+
+    return issue_both
+
+
+def is_agency(agency: str) -> bool:
+    """Whether topics.yaml declares `agency` (municipalities: by the pattern entry)."""
+    from ketenbus.errors import KetenbusError
+    from ketenbus.settings import get_settings
+    from ketenbus.topics.spec import load_topics
+
+    try:
+        load_topics(get_settings().topics_file).agency(agency)
+    except KetenbusError:
+        return False
+    return True
+
+
 def register(app: typer.Typer) -> None:
     """Add the intake commands to the `credentials` group: to the one the Kafka security
     commands registered already (entry points load in name order, `credentials` before
-    `intake-credentials`), else as a group of their own."""
+    `intake-credentials`), whose `issue` then also issues an agency's intake client; else
+    as a group of their own."""
     for group in app.registered_groups:
         if group.name == "credentials" and group.typer_instance is not None:
             target = group.typer_instance
+            for command in target.registered_commands:
+                if command.name == "issue" and command.callback is not None:
+                    command.callback = _also_issue_intake_client(command.callback)
             target.registered_commands.extend(credentials_app.registered_commands)
             return
     app.add_typer(credentials_app, name="credentials")

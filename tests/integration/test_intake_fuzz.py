@@ -38,7 +38,7 @@ from intake.clients import make_token
 from ketenbus.agencies import DEADLETTER_TOPIC
 from ketenbus.settings import get_settings
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(900)]  # the fuzz run is one long test
 
 RUN = uuid.uuid4().hex[:8]
 KETENBUS = str(Path(sys.executable).parent / "ketenbus")

@@ -93,7 +93,7 @@ SCENARIO: list[dict[str, Any]] = [
         "R2-NAU-1",
         "2026-06-05",
         staffing_agency_kvk="90000001",
-        reason="Wtta",
+        reason="LABOUR_LAW_VIOLATIONS",
     ),
     record(
         "nau",
@@ -101,7 +101,7 @@ SCENARIO: list[dict[str, Any]] = [
         "R2-NAU-2",
         "2026-06-02",
         staffing_agency_kvk="90000002",
-        reason="Wtta",
+        reason="LABOUR_LAW_VIOLATIONS",
     ),
     inspection(
         "nla",

@@ -7,6 +7,8 @@ Each agent step: decode -> pure handler (correlator.domain.handlers) -> produce 
 every output -> store the new aggregate -> (faust) commit. Outputs are sent before the
 table is written, so a crash between the two replays the message and re-sends the same
 outputs (deterministic ids) instead of losing them: at-least-once, recognisably.
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from correlator.domain.handlers import (
     handle_dwelling,
     handle_organisation,
 )
-from correlator.ingest import Ingest, inbox_topic
+from correlator.ingest import Ingest
+from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
     NOTIFICATION_SCHEMA,
@@ -82,7 +85,7 @@ app = faust.App(
 )
 
 
-def _inbox(name: str) -> TopicT:
+def _inbox(name: Inbox) -> TopicT:
     return app.topic(
         inbox_topic(settings, name),
         key_serializer="raw",
@@ -102,7 +105,7 @@ BATCH_SIZE = 50
 BATCH_WITHIN_S = 0.05
 
 
-def _table(name: str) -> TableT[str, Any]:
+def _table(name: Table) -> TableT[str, Any]:
     return app.Table(
         name,
         default=None,
@@ -116,7 +119,7 @@ organisations = _table("organisations")
 clocks = _table("clocks")
 
 Loader = Callable[[dict[str, Any]], Any]
-Handler = Callable[[Any, str, Any, int], Handled]
+Handler = Callable[[Any, str, Any, int], Handled[Any]]
 _AGGREGATES: dict[str, tuple[TableT[str, Any], Loader, Handler]] = {
     DWELLING: (dwellings, dwelling.DwellingCase.from_json, handle_dwelling),
     ORGANISATION: (organisations, organisation.OrganisationProfile.from_json, handle_organisation),
@@ -142,16 +145,17 @@ class Batch:
         self.inbox = inbox
         self.table, self.load, self.handler = _AGGREGATES[inbox]
         self.pending: list[Awaitable[Any]] = []
-        self.rows: dict[str, dict[str, Any]] = {}  # written at the end
+        self.rows: dict[str, AggregateRow] = {}  # written at the end
         self.loaded: dict[str, Any] = {}
 
-    def _row(self, key: str) -> dict[str, Any] | None:
+    def _row(self, key: str) -> AggregateRow | None:
         return self.rows.get(key) or self.table.get(key)
 
     def _aggregate(self, key: str) -> Any:
         if key not in self.loaded:
             row = self._row(key)
-            self.loaded[key] = self.load(row["state"]) if row else None
+            state = row["state"] if row else None
+            self.loaded[key] = self.load(state) if state is not None else None
         return self.loaded[key]
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
@@ -181,7 +185,7 @@ class Batch:
         for key in due:
             await self.handle(key, None, partition, clock)
 
-    async def _emit(self, handled: Handled, clock: int) -> None:
+    async def _emit(self, handled: Handled[Any], clock: int) -> None:
         change = handled.change
         if change is not None:
             view = change.view

@@ -6,6 +6,8 @@ thin stage uses librdkafka's regex subscription (`^events\\..+`): decode -> rout
 produce to the inboxes -> commit. It also advances the backbone's event-time clock: when
 a batch holds a later `occurred_at` than seen so far, a tick goes to every partition of
 both inboxes (rule 6: the clock reaches every partition).
+
+Rule: docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from correlator.domain.clock import advance
 from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
-from correlator.domain.handlers import DWELLING, ORGANISATION, Outgoing, route
+from correlator.domain.handlers import Outgoing, route
+from correlator.topology import INBOXES, TABLES, changelog_topic, inbox_topic
 from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
 from ketenbus.contracts.codec import CodecError, get_codec
@@ -44,14 +47,6 @@ class AgencyMismatch(ValueError):
     """An event names another agency than the topic it was published on."""
 
 
-def inbox_topic(settings: Settings, inbox: str) -> str:
-    return f"{settings.correlator_app_id}-{inbox}-inbox"
-
-
-#: The correlator's tables; faust names their changelogs `<app id>-<table>-changelog`.
-TABLES = ("dwellings", "organisations", "clocks")
-
-
 def create_internal_topics(settings: Settings) -> None:
     """The inboxes and table changelogs exist before the faust worker starts (idempotent).
 
@@ -66,11 +61,11 @@ def create_internal_topics(settings: Settings) -> None:
             num_partitions=settings.correlator_partitions,
             replication_factor=replicas,
         )
-        for inbox in (DWELLING, ORGANISATION)
+        for inbox in INBOXES
     ]
     changelogs = [
         NewTopic(
-            f"{settings.correlator_app_id}-{table}-changelog",
+            changelog_topic(settings, table),
             num_partitions=settings.correlator_partitions,
             replication_factor=replicas,
             config={"cleanup.policy": "compact"},
@@ -249,7 +244,7 @@ class Ingest:
     def _tick(self) -> None:
         """Send the clock to every partition of both inboxes."""
         tick = ClockTick(self.clock)
-        for inbox in (DWELLING, ORGANISATION):
+        for inbox in INBOXES:
             for partition in range(self.settings.correlator_partitions):
                 self._send([Outgoing(inbox, "__clock__", tick)], partition=partition)
         self._ticked = self.clock

@@ -4,6 +4,8 @@ What is reset: both consumer groups (ingest and aggregates), the internal inbox 
 changelog topics, the local table store, and the records of `cases.events` (and, on
 request, of every `notifications.*` topic). The agency source topics are the log of
 record and are never touched. Replaying them yields the same cases (rules 8 and 9).
+
+Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from correlator.topology import internal_prefix
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX
 from ketenbus.settings import Settings
 from ketenbus.topics.admin import apply_topics, load_topics
@@ -27,7 +30,7 @@ class RebuildFailed(RuntimeError):
 
 
 def internal_topics(admin: AdminClient, settings: Settings) -> list[str]:
-    prefix = f"{settings.correlator_app_id}-"
+    prefix = internal_prefix(settings)
     return sorted(t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix))
 
 

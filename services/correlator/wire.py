@@ -1,4 +1,7 @@
-"""How the correlator's values travel: internal JSON envelopes and the Avro case outputs."""
+"""How the correlator's values travel: internal JSON envelopes and the Avro case outputs.
+
+Rule: docs/correlation.md#rule-4.
+"""
 
 from __future__ import annotations
 

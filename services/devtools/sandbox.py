@@ -3,6 +3,8 @@ correlator worker, driven through the public `ketenbus` CLI.
 
 End-to-end tests and `ketenbus bench correlate` use it: correlation depends on the
 backbone's global clock (rule 6), so they need a broker nobody else publishes to.
+
+Rules: docs/correlation.md#rule-6, docs/correlation.md#rule-8.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,10 +252,50 @@ class OperationsOnLoopback:
         await self.app(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class _Service:
+    """What every route of one agency service shares."""
+
+    publisher: IntakePublisher
+    settings: Settings
+    clients: ClientRegistry
+    name: str
+
+    @property
+    def source(self) -> str:
+        return f"http:{self.name}"
+
+    @property
+    def too_large(self) -> RecordTooLarge:
+        return RecordTooLarge(
+            f"a record may hold at most {self.settings.intake_max_record_bytes} bytes"
+        )
+
+
 def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     """The intake API of one agency service over its publisher."""
     settings: Settings = publisher.topics.settings
-    clients = ClientRegistry(settings)
+    ctx = _Service(publisher, settings, ClientRegistry(settings), service)
+    app = FastAPI(
+        title=f"ketenbus {service} intake",
+        version="1",
+        description=__doc__,
+        lifespan=_lifespan(publisher, service),
+    )
+    if not settings.expose_operations_endpoints:
+        app.add_middleware(OperationsOnLoopback)
+    _add_record_routes(app, ctx)
+    _add_batch_route(app, ctx)
+    _add_probe_routes(app, AdminClient(client_config(settings)), service)
+    app.exception_handler(Exception)(_unexpected)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _lifespan(
+    publisher: IntakePublisher, service: str
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Log the start, and close the publisher (flushing its producers) on the way out."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -264,135 +304,157 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         publisher.close()
         log.info("service_stopped", service=service)
 
-    app = FastAPI(
-        title=f"ketenbus {service} intake",
-        version="1",
-        description=__doc__,
-        lifespan=lifespan,
+    return lifespan
+
+
+def _unavailable(exc: Exception, request_id: str) -> JSONResponse:
+    log.error("broker_unavailable", error=type(exc).__name__, request_id=request_id)
+    return problem(
+        503,
+        "broker_unavailable",
+        "the broker did not acknowledge; nothing was accepted, retry",
+        request_id,
+        headers={"Retry-After": "5"},
     )
-    if not settings.expose_operations_endpoints:
-        app.add_middleware(OperationsOnLoopback)
-    source = f"http:{service}"
-    admin = AdminClient(client_config(settings))
 
-    def unavailable(exc: Exception, request_id: str) -> JSONResponse:
-        log.error("broker_unavailable", error=type(exc).__name__, request_id=request_id)
-        return problem(
-            503,
-            "broker_unavailable",
-            "the broker did not acknowledge; nothing was accepted, retry",
-            request_id,
-            headers={"Retry-After": "5"},
-        )
 
-    def authenticate(request: Request, request_id: str, endpoint: str) -> Caller | JSONResponse:
-        try:
-            return clients.authenticate(request.headers.get("authorization"))
-        except Unauthenticated as exc:
-            audit(
-                service=service,
-                request_id=request_id,
-                client=None,
-                outcome=exc.reason,
-                status=401,
-                endpoint=endpoint,
-            )
-            return problem(
-                401,
-                exc.reason,
-                exc.message,
-                request_id,
-                headers={"WWW-Authenticate": 'Bearer realm="ketenbus-intake"'},
-            )
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # the service boundary: say nothing of the input, keep serving
+    log.error("request_failed", error=type(exc).__name__, path=request.url.path)
+    return problem(500, "internal_error", "the request could not be handled", _request_id(request))
 
-    def refused(
-        exc: RecordRejected,
-        rejected: Rejected,
-        request_id: str,
-        caller: Caller,
-        endpoint: str,
-        ref: str | None,
-    ) -> JSONResponse:
+
+def _authenticate(
+    ctx: _Service, request: Request, request_id: str, endpoint: str
+) -> Caller | JSONResponse:
+    """The caller, or the 401 answer (audited; nothing of the body is read)."""
+    try:
+        return ctx.clients.authenticate(request.headers.get("authorization"))
+    except Unauthenticated as exc:
         audit(
-            service=service,
+            service=ctx.name,
             request_id=request_id,
-            client=caller.client_id,
+            client=None,
             outcome=exc.reason,
-            status=exc.status,
+            status=401,
             endpoint=endpoint,
-            agency=exc.agency,
-            ref=ref,
         )
         return problem(
-            exc.status,
+            401,
             exc.reason,
-            rejected.message,
+            exc.message,
             request_id,
-            extensions={"errors": rejected.errors, "dead_lettered": True},
+            headers={"WWW-Authenticate": 'Bearer realm="ketenbus-intake"'},
         )
 
-    async def one_record(request: Request, endpoint: str, expected_agency: str | None) -> Response:
-        request_id = _request_id(request)
-        caller = authenticate(request, request_id, endpoint)
-        if isinstance(caller, JSONResponse):
-            return caller
-        try:
-            body = await read_limited(request, settings.intake_max_record_bytes)
-        except BodyTooLarge:
-            exc = RecordTooLarge(
-                f"a record may hold at most {settings.intake_max_record_bytes} bytes"
-            )
-            item = IntakeItem(payload=b"", original=b"", too_large=True)
-            try:
-                rejected = await run_in_threadpool(publisher.refuse, item, exc, source=source)
-            except (DeliveryFailed, KafkaException, KetenbusError) as failure:
-                return unavailable(failure, request_id)
-            return refused(exc, rejected, request_id, caller, endpoint, None)
-        item = IntakeItem(payload=body, original=body)
-        try:
-            accepted = await publisher.submit_async(
-                item,
-                source=source,
-                expected_agency=expected_agency,
-                allowed_agencies=caller.agencies,
-            )
-        except RecordRejected as exc:
-            rejected = Rejected(
-                reason=exc.reason,
-                message=scrub_text(exc.message),
-                errors=[
-                    {"field": scrub_text(e.field), "message": scrub_text(e.message)}
-                    for e in exc.errors
-                ],
-                status=exc.status,
-                agency=exc.agency,
-                type=exc.type,
-            )
-            return refused(exc, rejected, request_id, caller, endpoint, guess_ref(body))
-        except (DeliveryFailed, KafkaException, KetenbusError, TimeoutError) as exc:
-            return unavailable(exc, request_id)
-        audit(
-            service=service,
-            request_id=request_id,
-            client=caller.client_id,
-            outcome=ACCEPTED,
-            status=202,
-            endpoint=endpoint,
-            agency=accepted.agency,
-            ref=accepted.ref,
+
+def _refused(
+    ctx: _Service,
+    exc: RecordRejected,
+    rejected: Rejected,
+    request_id: str,
+    caller: Caller,
+    endpoint: str,
+    ref: str | None,
+) -> JSONResponse:
+    """The problem answer of a refused record (dead-lettered already), audited."""
+    audit(
+        service=ctx.name,
+        request_id=request_id,
+        client=caller.client_id,
+        outcome=exc.reason,
+        status=exc.status,
+        endpoint=endpoint,
+        agency=exc.agency,
+        ref=ref,
+    )
+    return problem(
+        exc.status,
+        exc.reason,
+        rejected.message,
+        request_id,
+        extensions={"errors": rejected.errors, "dead_lettered": True},
+    )
+
+
+async def _refuse_unread(
+    ctx: _Service,
+    exc: RecordTooLarge,
+    request_id: str,
+    caller: Caller,
+    endpoint: str,
+) -> JSONResponse:
+    """A body cut off for its size: dead-lettered without content, answered 413."""
+    item = IntakeItem(payload=b"", original=b"", too_large=True)
+    try:
+        rejected = await run_in_threadpool(ctx.publisher.refuse, item, exc, source=ctx.source)
+    except (DeliveryFailed, KafkaException, KetenbusError) as failure:
+        return _unavailable(failure, request_id)
+    return _refused(ctx, exc, rejected, request_id, caller, endpoint, None)
+
+
+def _rejected_of(exc: RecordRejected) -> Rejected:
+    return Rejected(
+        reason=exc.reason,
+        message=scrub_text(exc.message),
+        errors=[
+            {"field": scrub_text(e.field), "message": scrub_text(e.message)} for e in exc.errors
+        ],
+        status=exc.status,
+        agency=exc.agency,
+        type=exc.type,
+    )
+
+
+async def _one_record(
+    ctx: _Service, request: Request, endpoint: str, expected_agency: str | None
+) -> Response:
+    """Authenticate, read (bounded), publish one record; answer 202 or a problem."""
+    request_id = _request_id(request)
+    caller = _authenticate(ctx, request, request_id, endpoint)
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        body = await read_limited(request, ctx.settings.intake_max_record_bytes)
+    except BodyTooLarge:
+        return await _refuse_unread(ctx, ctx.too_large, request_id, caller, endpoint)
+    try:
+        accepted = await ctx.publisher.submit_async(
+            IntakeItem(payload=body, original=body),
+            source=ctx.source,
+            expected_agency=expected_agency,
+            allowed_agencies=caller.agencies,
         )
-        return JSONResponse(
-            _accepted_body(accepted) | {"request_id": request_id},
-            status_code=202,
-            headers={"X-Request-ID": request_id},
-        )
+    except RecordRejected as exc:
+        return _refused(ctx, exc, _rejected_of(exc), request_id, caller, endpoint, guess_ref(body))
+    except (DeliveryFailed, KafkaException, KetenbusError, TimeoutError) as exc:
+        return _unavailable(exc, request_id)
+    audit(
+        service=ctx.name,
+        request_id=request_id,
+        client=caller.client_id,
+        outcome=ACCEPTED,
+        status=202,
+        endpoint=endpoint,
+        agency=accepted.agency,
+        ref=accepted.ref,
+    )
+    return JSONResponse(
+        _accepted_body(accepted) | {"request_id": request_id},
+        status_code=202,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def _add_record_routes(app: FastAPI, ctx: _Service) -> None:
+    """`POST /records` and `POST /agencies/{agency}/records`: one record, 202 once acked."""
 
     @app.post(
         "/records", status_code=202, openapi_extra={"requestBody": _RECORD_BODY}, responses=_ERRORS
     )
     async def post_record(request: Request) -> Response:
         """Publish one intake record."""
-        return await one_record(request, "/records", None)
+        return await _one_record(ctx, request, "/records", None)
 
     @app.post(
         "/agencies/{agency}/records",
@@ -402,85 +464,99 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
     )
     async def post_agency_record(agency: str, request: Request) -> Response:
         """Publish one intake record of `agency` (`gemeente:0599` or `gemeente.0599`)."""
-        return await one_record(request, "/agencies/{agency}/records", agency_from_slug(agency))
+        return await _one_record(
+            ctx, request, "/agencies/{agency}/records", agency_from_slug(agency)
+        )
+
+
+def _batch_items(ctx: _Service, lines: list[Line]) -> list[IntakeItem]:
+    return [
+        IntakeItem(
+            payload=line.data,
+            original=line.data,
+            line=line.number,
+            too_large=line.too_large,
+            error=ctx.too_large if line.too_large else None,
+        )
+        for line in lines
+    ]
+
+
+def _audit_batch(
+    ctx: _Service, outcome: Outcome, lines: list[Line], caller: Caller, request_id: str
+) -> None:
+    by_line = {line.number: line.data for line in lines}
+    for accepted in outcome.accepted:
+        audit(
+            service=ctx.name,
+            request_id=request_id,
+            client=caller.client_id,
+            outcome=ACCEPTED,
+            status=202,
+            endpoint="/records:batch",
+            agency=accepted.agency,
+            ref=accepted.ref,
+            line=accepted.line,
+        )
+    for rejected in outcome.rejected:
+        audit(
+            service=ctx.name,
+            request_id=request_id,
+            client=caller.client_id,
+            outcome=rejected.reason,
+            status=rejected.status,
+            endpoint="/records:batch",
+            agency=rejected.agency,
+            ref=guess_ref(by_line.get(rejected.line or 0, b"")),
+            line=rejected.line,
+        )
+
+
+def _batch_answer(outcome: Outcome, request_id: str) -> JSONResponse:
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "published": len(outcome.accepted),
+        "rejected": len(outcome.rejected),
+        "accepted": [_accepted_body(a) | {"line": a.line} for a in outcome.accepted],
+        "refused": [_rejected_body(r) for r in outcome.rejected],
+    }
+    if not outcome.rejected:
+        return JSONResponse(body, status_code=202, headers={"X-Request-ID": request_id})
+    if outcome.accepted:
+        return JSONResponse(body, status_code=207, headers={"X-Request-ID": request_id})
+    # one cause for every record (e.g. all for another agency): answer with its status
+    statuses = {r.status for r in outcome.rejected}
+    status = statuses.pop() if len(statuses) == 1 else 422
+    return problem(
+        status,
+        "batch_refused",
+        "no record of the batch was accepted; see refused",
+        request_id,
+        extensions={k: v for k, v in body.items() if k != "request_id"},
+    )
+
+
+def _add_batch_route(app: FastAPI, ctx: _Service) -> None:
+    """`POST /records:batch`: JSONL, each line judged on its own."""
 
     def submit_batch(lines: list[Line], caller: Caller, request_id: str) -> JSONResponse:
-        items = [
-            IntakeItem(
-                payload=line.data,
-                original=line.data,
-                line=line.number,
-                too_large=line.too_large,
-                error=(
-                    RecordTooLarge(
-                        f"a record may hold at most {settings.intake_max_record_bytes} bytes"
-                    )
-                    if line.too_large
-                    else None
-                ),
-            )
-            for line in lines
-        ]
         try:
-            outcome: Outcome = publisher.submit_many(
-                items, source=source, allowed_agencies=caller.agencies
+            outcome: Outcome = ctx.publisher.submit_many(
+                _batch_items(ctx, lines), source=ctx.source, allowed_agencies=caller.agencies
             )
         except (DeliveryFailed, KafkaException, KetenbusError, TimeoutError) as exc:
-            return unavailable(exc, request_id)
-        by_line = {line.number: line.data for line in lines}
-        for accepted in outcome.accepted:
-            audit(
-                service=service,
-                request_id=request_id,
-                client=caller.client_id,
-                outcome=ACCEPTED,
-                status=202,
-                endpoint="/records:batch",
-                agency=accepted.agency,
-                ref=accepted.ref,
-                line=accepted.line,
-            )
-        for rejected in outcome.rejected:
-            audit(
-                service=service,
-                request_id=request_id,
-                client=caller.client_id,
-                outcome=rejected.reason,
-                status=rejected.status,
-                endpoint="/records:batch",
-                agency=rejected.agency,
-                ref=guess_ref(by_line.get(rejected.line or 0, b"")),
-                line=rejected.line,
-            )
-        body: dict[str, Any] = {
-            "request_id": request_id,
-            "published": len(outcome.accepted),
-            "rejected": len(outcome.rejected),
-            "accepted": [_accepted_body(a) | {"line": a.line} for a in outcome.accepted],
-            "refused": [_rejected_body(r) for r in outcome.rejected],
-        }
-        if not outcome.rejected:
-            return JSONResponse(body, status_code=202, headers={"X-Request-ID": request_id})
-        if outcome.accepted:
-            return JSONResponse(body, status_code=207, headers={"X-Request-ID": request_id})
-        # one cause for every record (e.g. all for another agency): answer with its status
-        statuses = {r.status for r in outcome.rejected}
-        status = statuses.pop() if len(statuses) == 1 else 422
-        return problem(
-            status,
-            "batch_refused",
-            "no record of the batch was accepted; see refused",
-            request_id,
-            extensions={k: v for k, v in body.items() if k != "request_id"},
-        )
+            return _unavailable(exc, request_id)
+        _audit_batch(ctx, outcome, lines, caller, request_id)
+        return _batch_answer(outcome, request_id)
 
     @app.post("/records:batch", openapi_extra={"requestBody": _BATCH_BODY}, responses=_ERRORS)
     async def post_batch(request: Request) -> Response:
         """Publish many intake records (JSONL body), each judged on its own."""
         request_id = _request_id(request)
-        caller = authenticate(request, request_id, "/records:batch")
+        caller = _authenticate(ctx, request, request_id, "/records:batch")
         if isinstance(caller, JSONResponse):
             return caller
+        settings = ctx.settings
         try:
             lines = await read_lines(
                 request,
@@ -493,13 +569,12 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
                 f"a batch may hold at most {settings.intake_max_batch_bytes} bytes and"
                 f" {settings.intake_max_batch_records} records"
             )
-            item = IntakeItem(payload=b"", original=b"", too_large=True)
-            try:
-                rejected = await run_in_threadpool(publisher.refuse, item, exc, source=source)
-            except (DeliveryFailed, KafkaException, KetenbusError) as failure:
-                return unavailable(failure, request_id)
-            return refused(exc, rejected, request_id, caller, "/records:batch", None)
+            return await _refuse_unread(ctx, exc, request_id, caller, "/records:batch")
         return await _in_thread(submit_batch, lines, caller, request_id)
+
+
+def _add_probe_routes(app: FastAPI, admin: AdminClient, service: str) -> None:
+    """`/healthz`, `/readyz` (the broker answers) and `/metrics`."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -525,13 +600,10 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
         """Prometheus metrics of this process (loopback callers only by default)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        # the service boundary: say nothing of the input, keep serving
-        log.error("request_failed", error=type(exc).__name__, path=request.url.path)
-        return problem(
-            500, "internal_error", "the request could not be handled", _request_id(request)
-        )
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document: the intake record's JSON schema as the request body, and the
+    bearer token (ZGW `JWT-Claims`) as its security scheme."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -550,8 +622,7 @@ def create_app(publisher: IntakePublisher, *, service: str) -> FastAPI:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    return openapi
 
 
 async def _in_thread(func: Callable[..., Response], *args: Any) -> Response:

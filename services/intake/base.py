@@ -72,7 +72,8 @@ class AgencyAdapter:
         """Refuse what this agency may not publish: foreign event or sanction types.
 
         Violation codes are not checked against competence: joint inspections establish
-        codes for each other (DESIGN.md: inspections by gemeente, nla, politie jointly),
+        codes for each other (docs/integration.md#intake-format: inspections by gemeente, nla,
+        politie jointly),
         and competence decides who is notified, not who may report.
         """
         if record.type not in self.allowed_types:

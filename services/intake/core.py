@@ -42,7 +42,7 @@ from intake.models import (
 )
 from intake.registry import AdapterRegistry
 from ketenbus import normalise
-from ketenbus.agencies import InvalidAgency, source_topic, validate_agency
+from ketenbus.agencies import InvalidAgency, validate_agency
 from ketenbus.contracts.codec import Codec, CodecError, get_codec
 from ketenbus.producer import OutgoingRecord
 from ketenbus.pseudonyms import Pseudonymiser
@@ -237,7 +237,7 @@ class Intake:
             ("content-type", CONTENT_TYPE),
         ]
         outgoing = OutgoingRecord(
-            topic=source_topic(record.agency), value=value, key=record.key, headers=headers
+            topic=record.agency.source_topic, value=value, key=record.key, headers=headers
         )
         fingerprint = content_fingerprint(self.fingerprint_key, event)
         return PreparedEvent(record, adapter, kind, event["event_id"], outgoing, fingerprint)

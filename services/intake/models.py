@@ -1,4 +1,4 @@
-"""Intake records (DESIGN.md, "Intake records"): strict pydantic models, normalising.
+"""Intake records (docs/integration.md#intake-format): strict pydantic models, normalising.
 
 Field names are the contract: unknown fields are rejected, types are strict (a string is
 not a number), timestamps need a zone. Validators normalise on the way in (postcode,
@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from ketenbus import normalise
-from ketenbus.agencies import InvalidAgency, validate_agency
+from ketenbus.agencies import AgencyCode
 from ketenbus.settings import PROJECT_ROOT
 
 _SCHEMAS = PROJECT_ROOT / "schemas"
@@ -171,7 +171,7 @@ def _kvk(v: str | None) -> str | None:
 class _Record(_Strict):
     """Fields every intake record has."""
 
-    agency: str
+    agency: AgencyCode  # parsed here, once: everything downstream trusts it
     ref: str = Field(pattern=REF_PATTERN, description="the agency's own record id")
     occurred_at: datetime = Field(description="ISO 8601 with a zone; stored in UTC")
     address: Address | None = None
@@ -185,14 +185,6 @@ class _Record(_Strict):
         if bsn_in_ref(v):
             raise ValueError("must not contain a 9-digit number (a BSN is never a reference)")
         return v
-
-    @field_validator("agency")
-    @classmethod
-    def _agency(cls, v: str) -> str:
-        try:
-            return validate_agency(v)
-        except InvalidAgency as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("occurred_at")
     @classmethod

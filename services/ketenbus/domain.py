@@ -1,18 +1,23 @@
-"""Who is competent for what: the violation-code table of DESIGN.md, shared by the agency
-services (which may only establish what they are competent for) and the correlator
-(which notifies the competent agencies).
+"""Who is competent for what: the violation-code table (docs/correlation.md#violation-codes),
+shared by the agency services (which may only establish what they are competent for) and
+the correlator (which notifies the competent agencies).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from ketenbus.agencies import is_gemeente
+from ketenbus.vocabulary import SanctionType, ViolationCode, is_violation_code
 
-#: Stands for "the municipality" (any `gemeente:<cbs>`) in the competence table.
+#: The agency kinds the competence table names: "gemeente" stands for the municipality
+#: (any `gemeente:<cbs>`); the others are the national agencies.
+CompetentKind = Literal["gemeente", "nla", "politie", "nau"]
 GEMEENTE: Final = "gemeente"
 
-COMPETENT: Final[dict[str, tuple[str, ...]]] = {
+#: Every violation code and who is competent for it (a unit test checks it covers the
+#: Avro enum).
+COMPETENT: Final[dict[ViolationCode, tuple[CompetentKind, ...]]] = {
     "OVERCROWDING": (GEMEENTE,),
     "UNLICENSED_ROOM_LETTING": (GEMEENTE,),
     "UNSAFE_DWELLING": (GEMEENTE,),
@@ -31,7 +36,7 @@ COMPETENT: Final[dict[str, tuple[str, ...]]] = {
 }
 
 #: Sanction types only some agencies can impose (the rest: any agency that may sanction).
-SANCTION_AUTHORITY: Final[dict[str, tuple[str, ...]]] = {
+SANCTION_AUTHORITY: Final[dict[SanctionType, tuple[CompetentKind, ...]]] = {
     "ADMISSION_REVOKED": ("nau",),
 }
 
@@ -39,11 +44,13 @@ SANCTION_AUTHORITY: Final[dict[str, tuple[str, ...]]] = {
 def is_competent(agency: str, code: str) -> bool:
     """Whether `agency` (e.g. `gemeente:0599`, `nla`) is competent for violation `code`."""
     kind = GEMEENTE if is_gemeente(agency) else agency
-    return kind in COMPETENT.get(code, ())
+    return is_violation_code(code) and kind in COMPETENT[code]
 
 
 def may_impose(agency: str, sanction_type: str) -> bool:
     """Whether `agency` can impose a sanction of this type (only NAU revokes admissions)."""
     kind = GEMEENTE if is_gemeente(agency) else agency
-    authorities = SANCTION_AUTHORITY.get(sanction_type)
+    authorities = next(
+        (who for typ, who in SANCTION_AUTHORITY.items() if typ == sanction_type), None
+    )
     return authorities is None or kind in authorities

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from correlator.projection import notification_json
 from ketenbus.agencies import notification_topic
-from ketenbus.contracts.codec import CodecError, get_codec
+from ketenbus.contracts.codec import Codec, CodecError, get_codec
 from ketenbus.errors import KetenbusError
 
 StartKind = Literal["end", "beginning", "offset", "time", "committed"]
@@ -108,50 +108,78 @@ def follow(
     consumer = Consumer(config)
     codec = get_codec()
     try:
-        described = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
-        if described is None or described.error is not None:
-            raise NotificationTopicMissing(
-                f"{topic} does not exist yet: it is created when {agency} is first notified"
-            )
-        chosen = sorted(described.partitions) if partitions is None else partitions
-        wanted = [TopicPartition(topic, p) for p in chosen]
-        assigned_at: list[float] = []
-        if group is None:
-            consumer.assign(_positions(consumer, wanted, start))
-            assigned_at.append(time.monotonic())
-        else:
-
-            def on_assign(c: Consumer, given: list[TopicPartition]) -> None:
-                ours = _positions(c, [tp for tp in given if tp.partition in chosen], start)
-                c.assign(ours)
-                if ours:
-                    c.store_offsets(offsets=ours)  # committed with the first auto-commit
-                assigned_at.append(time.monotonic())
-
-            consumer.subscribe([topic], on_assign=on_assign)
-        handed_out = 0
-        last_seen: float | None = None
-        while max_records is None or handed_out < max_records:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                quiet_since = last_seen or (assigned_at[0] if assigned_at else None)
-                if (
-                    idle_exit is not None
-                    and quiet_since
-                    and time.monotonic() - quiet_since >= idle_exit
-                ):
-                    return
-                continue
-            last_seen = time.monotonic()
-            partition, offset = message.partition() or 0, message.offset() or 0
-            try:
-                record = codec.decode(message.value()).record
-                item = Followed(partition, offset, notification_json(record))
-            except CodecError as exc:
-                item = Followed(partition, offset, None, str(exc))
-            yield item
-            handed_out += 1
-            if group is not None:
-                consumer.store_offsets(message=message)
+        chosen = _partitions(consumer, topic, agency, partitions)
+        assigned_at = _start(consumer, topic, chosen, start, group)
+        yield from _poll(consumer, codec, assigned_at, group, max_records, idle_exit)
     finally:
         consumer.close()  # with a group: commits the stored offsets
+
+
+def _partitions(
+    consumer: Consumer, topic: str, agency: str, partitions: list[int] | None
+) -> list[int]:
+    """The partitions to read: the ones asked for, else all of the (existing) topic."""
+    described = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+    if described is None or described.error is not None:
+        raise NotificationTopicMissing(
+            f"{topic} does not exist yet: it is created when {agency} is first notified"
+        )
+    return sorted(described.partitions) if partitions is None else partitions
+
+
+def _start(
+    consumer: Consumer, topic: str, chosen: list[int], start: StartAt, group: str | None
+) -> list[float]:
+    """Assign the partitions (no group) or join the group; the list gets the moment the
+    partitions were assigned (a group's assignment comes later, in a poll)."""
+    assigned_at: list[float] = []
+    if group is None:
+        wanted = [TopicPartition(topic, p) for p in chosen]
+        consumer.assign(_positions(consumer, wanted, start))
+        assigned_at.append(time.monotonic())
+        return assigned_at
+
+    def on_assign(c: Consumer, given: list[TopicPartition]) -> None:
+        ours = _positions(c, [tp for tp in given if tp.partition in chosen], start)
+        c.assign(ours)
+        if ours:
+            c.store_offsets(offsets=ours)  # committed with the first auto-commit
+        assigned_at.append(time.monotonic())
+
+    consumer.subscribe([topic], on_assign=on_assign)
+    return assigned_at
+
+
+def _poll(
+    consumer: Consumer,
+    codec: Codec,
+    assigned_at: list[float],
+    group: str | None,
+    max_records: int | None,
+    idle_exit: float | None,
+) -> Generator[Followed, None, None]:
+    """Decode and hand out records until enough were handed out or it stayed quiet."""
+    handed_out = 0
+    last_seen: float | None = None
+    while max_records is None or handed_out < max_records:
+        message = consumer.poll(0.5)
+        if message is None or message.error() is not None:
+            quiet_since = last_seen or (assigned_at[0] if assigned_at else None)
+            if (
+                idle_exit is not None
+                and quiet_since
+                and time.monotonic() - quiet_since >= idle_exit
+            ):
+                return
+            continue
+        last_seen = time.monotonic()
+        partition, offset = message.partition() or 0, message.offset() or 0
+        try:
+            record = codec.decode(message.value()).record
+            item = Followed(partition, offset, notification_json(record))
+        except CodecError as exc:
+            item = Followed(partition, offset, None, str(exc))
+        yield item
+        handed_out += 1
+        if group is not None:
+            consumer.store_offsets(message=message)

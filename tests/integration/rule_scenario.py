@@ -2,6 +2,8 @@
 
 All events are in municipality 0363; the last event (2026-06-30) sets the backbone clock,
 so "stalled" means: no step since before 2026-05-31.
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations

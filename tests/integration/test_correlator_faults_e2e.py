@@ -1,5 +1,8 @@
 """The correlator under faults: arrival order and a SIGKILL mid-stream do not change the
-final cases (rule 8), and no party misses the notification of a case's final state."""
+final cases (rule 8), and no party misses the notification of a case's final state.
+
+Rule: docs/correlation.md#rule-8.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Correlation rules 1-9 end to end: `ketenbus publish` -> correlator -> `ketenbus cases`,
-on a backbone of its own (a fresh broker, so the event-time clock is this scenario's)."""
+on a backbone of its own (a fresh broker, so the event-time clock is this scenario's).
+
+Rules: docs/correlation.md#rules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Rule 8 as a property: any permutation and duplication of events gives the same cases."""
+"""Rule 8 as a property: any permutation and duplication of events gives the same cases.
+
+Rule: docs/correlation.md#rule-8.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The correlation rules 1-8 of DESIGN.md, on the pure domain core (no broker)."""
+"""The correlation rules 1-8, on the pure domain core (no broker).
+
+Rules: docs/correlation.md#rules.
+"""
 
 from __future__ import annotations
 

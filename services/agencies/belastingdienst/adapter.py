@@ -33,7 +33,8 @@ KINDS: dict[str, str] = {
     "bevinding_loonheffingen": "inspection",
     "vervolgstap": "case_action",
 }
-#: audit finding -> violation code (DESIGN.md); each maps to at most one code
+#: audit finding -> violation code (docs/correlation.md#violation-codes);
+#: each maps to at most one code
 BEVINDINGEN: dict[str, str] = {
     "ONDERBETALING_WML": "UNDERPAYMENT",  # loon onder het wettelijk minimumloon
     "INHOUDING_HUISVESTING_BOVEN_MAXIMUM": "UNDERPAYMENT",  # onterechte inhoudingen

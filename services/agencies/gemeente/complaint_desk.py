@@ -12,8 +12,9 @@ Columns (header row required, Dutch names, any order; `,` or `;` as delimiter, U
 | misstanden | violation codes or their Dutch names, separated by `|` | no |
 | anoniem | ja/nee (also true/false, 1/0) | no |
 
-Each row becomes the JSON intake record of DESIGN.md and takes the same validation path
-as JSONL; errors name the CSV column. An unknown or missing column rejects the file.
+Each row becomes a JSON intake record (docs/integration.md#intake-format) and takes the
+same validation path as JSONL; errors name the CSV column. An unknown or missing column
+rejects the file.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ _KVK = {
     "kvk_uitzendbureau": "staffing_agency_kvk",
     "kvk_werkgever": "employer_kvk",
 }
-#: Dutch names of the violation codes (DESIGN.md), lower case.
+#: Dutch names of the violation codes (docs/correlation.md#violation-codes), lower case.
 DUTCH_VIOLATIONS = {
     "overbewoning": "OVERCROWDING",
     "kamerverhuur zonder vergunning": "UNLICENSED_ROOM_LETTING",

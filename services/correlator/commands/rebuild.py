@@ -1,5 +1,7 @@
 """`ketenbus rebuild`: reset the correlator and rebuild every case by replaying the source
 topics (docs/correlation.md, rules 8 and 9: replay gives the same cases as live operation).
+
+Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings, get_settings
 
 
 def _ketenbus(*args: str) -> int:
@@ -31,23 +33,40 @@ def rebuild(
     have them); cases.events is rebuilt in full.
     """
     from correlator.projection import load_cases
-    from correlator.rebuild import RebuildFailed, reset
     from devtools.supervisor import SERVICES, Supervisor
-    from ketenbus.topics.admin import make_admin
 
     settings = get_settings()
     if not yes:
-        if not sys.stdin.isatty():
-            typer.echo(
-                "ketenbus rebuild: pass --yes to reset the correlator non-interactively", err=True
-            )
-            raise typer.Exit(2)
-        typer.confirm("Reset the correlator's state and cases.events, and replay?", abort=True)
+        _confirm()
     supervisor = Supervisor(settings)
     spec = next(s for s in SERVICES if s.name == "correlator")
     was_running = supervisor.stop(spec)
     if was_running:
         typer.echo("correlator: stopped")
+    _reset(settings, notifications)
+    if _replay(settings, notifications, timeout) != 0:
+        typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"rebuilt {len(load_cases())} cases")
+    if was_running:
+        supervisor.start(spec)
+        typer.echo("correlator: started again")
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        typer.echo(
+            "ketenbus rebuild: pass --yes to reset the correlator non-interactively", err=True
+        )
+        raise typer.Exit(2)
+    typer.confirm("Reset the correlator's state and cases.events, and replay?", abort=True)
+
+
+def _reset(settings: Settings, notifications: bool) -> None:
+    """Delete the correlator's groups, internal topics, store and case log (docs above)."""
+    from correlator.rebuild import RebuildFailed, reset
+    from ketenbus.topics.admin import make_admin
+
     try:
         reset(
             make_admin(settings.bootstrap_servers),
@@ -58,6 +77,10 @@ def rebuild(
     except RebuildFailed as exc:
         typer.echo(f"ketenbus rebuild: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _replay(settings: Settings, notifications: bool, timeout: float) -> int:
+    """Run a correlator worker until every consumer group is idle; wait-idle's exit code."""
     env = {**os.environ, "KETENBUS_CORRELATOR_NOTIFY": "true" if notifications else "false"}
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "correlator-rebuild.log"
@@ -70,20 +93,13 @@ def rebuild(
             stderr=subprocess.STDOUT,
         )
     try:
-        idle = _ketenbus("wait-idle", "--timeout", str(timeout))
+        return _ketenbus("wait-idle", "--timeout", str(timeout))
     finally:
         worker.terminate()
         try:
             worker.wait(timeout=60)
         except subprocess.TimeoutExpired:
             worker.kill()
-    if idle != 0:
-        typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"rebuilt {len(load_cases())} cases")
-    if was_running:
-        supervisor.start(spec)
-        typer.echo("correlator: started again")
 
 
 def register(app: typer.Typer) -> None:

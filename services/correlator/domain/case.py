@@ -1,4 +1,7 @@
-"""The public view of a case, what changed between two views, and who is told (rule 4)."""
+"""The public view of a case, what changed between two views, and who is told (rule 4).
+
+Rules: docs/correlation.md#rule-4, docs/correlation.md#rule-6.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from correlator.domain.rules import STALL_AFTER_MS
+from ketenbus.vocabulary import AddressRecord, CaseKind, CaseStatus, ViolationCode
 
 #: Fields of a view that make up "the case": a change in any of them is a case change.
 PUBLIC_FIELDS = (
@@ -29,15 +33,15 @@ class CaseView:
     """What a case is, derived from its aggregate: a pure function of its facts and the clock."""
 
     case_id: str
-    kind: str  # dwelling | organisation
+    kind: CaseKind
     key: str
-    status: str  # signal | open | stalled | closed
-    violations: tuple[str, ...] = ()
-    established: tuple[str, ...] = ()
+    status: CaseStatus
+    violations: tuple[ViolationCode, ...] = ()
+    established: tuple[ViolationCode, ...] = ()
     agencies: tuple[str, ...] = ()
     notified: tuple[str, ...] = ()
     lead_agency: str | None = None
-    address: Mapping[str, Any] | None = None
+    address: AddressRecord | None = None
     organisations: tuple[str, ...] = ()
     events: tuple[str, ...] = ()  # "agency/ref": need-to-know references only
     recidive: bool = False
@@ -79,10 +83,11 @@ def _set_changes(name: str, before: tuple[str, ...], after: tuple[str, ...]) -> 
 
 def changes_between(before: CaseView | None, after: CaseView) -> list[str]:
     """What changed, as short readable strings (`status:signal->open`, `violation:+X`)."""
-    if before is None:
-        before = CaseView(case_id=after.case_id, kind=after.kind, key=after.key, status="new")
     found: list[str] = []
-    if before.status != after.status:
+    if before is None:  # a new case: its status changes from "new", everything is added
+        found.append(f"status:new->{after.status}")
+        before = CaseView(case_id=after.case_id, kind=after.kind, key=after.key, status="signal")
+    elif before.status != after.status:
         found.append(f"status:{before.status}->{after.status}")
     found += _set_changes("violation", before.violations, after.violations)
     found += _set_changes("established", before.established, after.established)
@@ -114,7 +119,7 @@ class CaseChange:
     """A case changed: the case-log event and the notifications it causes."""
 
     view: CaseView
-    previous_status: str | None
+    previous_status: CaseStatus | None
     changes: tuple[str, ...]
     notifications: tuple[Notification, ...]
 

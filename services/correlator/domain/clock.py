@@ -1,5 +1,5 @@
 """The backbone's event-time clock (rule 6), bounded by the wall clock (pure: "now" is
-passed in).
+passed in). Rule: docs/correlation.md#rule-6.
 
 The clock is the latest `occurred_at` seen anywhere, so a replay of history gives the
 same answer as live operation. But event time is what a sender claims: one record dated

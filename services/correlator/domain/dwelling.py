@@ -3,6 +3,8 @@
 State is the set of events at the dwelling plus the facts its organisations sent; the
 view is a pure function of that state and the clock. Folding is a set union, so the
 same event twice changes nothing and arrival order does not matter (rule 8).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from correlator.domain.events import (
     SourceEvent,
 )
 from correlator.domain.rules import LEGAL_BASIS, STALL_AFTER_MS, competent_agencies
+from ketenbus.vocabulary import AddressRecord, CaseStatus, ViolationCode
 
-UNADMITTED = "UNADMITTED_LENDING"
+UNADMITTED: ViolationCode = "UNADMITTED_LENDING"
 
 
 def iso(ms: int | None) -> str | None:
@@ -128,7 +131,7 @@ class _Item:
     order: str
     label: str
     agency: str
-    codes: frozenset[str]
+    codes: frozenset[ViolationCode]
     establishes: bool
     is_step: bool = False
     closes: bool = False
@@ -178,7 +181,9 @@ def _revocations(case: DwellingCase) -> list[EventLink]:
     )
 
 
-def corroborated(codes: set[str], established: set[str], agencies: set[str]) -> bool:
+def corroborated(
+    codes: set[ViolationCode], established: set[ViolationCode], agencies: set[str]
+) -> bool:
     """Rule 1: >= 2 distinct codes, and one established or events from >= 2 agencies."""
     return len(codes) >= 2 and (bool(established) or len(agencies) >= 2)
 
@@ -193,71 +198,111 @@ def gemeente_of(case: DwellingCase) -> str | None:
     )
 
 
+@dataclass
+class _Walk:
+    """The dwelling's timeline walked in event time: what it holds and its status so far."""
+
+    codes: set[ViolationCode] = field(default_factory=set)
+    established: set[ViolationCode] = field(default_factory=set)
+    agencies: set[str] = field(default_factory=set)
+    sources: dict[ViolationCode, list[str]] = field(default_factory=dict)
+    status: CaseStatus = "signal"
+    reason: str = "rule 1: not (yet) corroborated: a signal"
+    opened_at: int | None = None
+    closed_at: int | None = None
+    ever_open: bool = False
+    steps: list[int] = field(default_factory=list)
+
+    def step(self, item: _Item) -> None:
+        """Take one dated fact into account (rules 1 and 7)."""
+        self.agencies.add(item.agency)
+        if item.closes:
+            self.status, self.closed_at = "closed", item.at
+            self.reason = f"rule 7: closed by follow-up inspection {item.label} without findings"
+            return
+        if (
+            self.status == "closed"
+            and item.codes
+            and self.closed_at is not None
+            and item.at > self.closed_at
+        ):
+            self.status = "signal"
+            self.reason = f"rule 7: reopened by {item.label} after the closing inspection"
+        self.codes |= item.codes
+        if item.establishes:
+            self.established |= item.codes
+        for code in item.codes:
+            self.sources.setdefault(code, []).append(item.label)
+        if item.is_step:
+            self.steps.append(item.at)
+        if self.status == "signal" and corroborated(self.codes, self.established, self.agencies):
+            self.status, self.opened_at, self.ever_open = "open", item.at, True
+            basis = "an established code" if self.established else ">= 2 agencies"
+            self.reason = f"rule 1: opened by {item.label}: {len(self.codes)} codes and {basis}"
+
+    @property
+    def last_step(self) -> int | None:
+        """Rule 6: the latest of the opening, a sanction or a case_action."""
+        return max([self.opened_at, *self.steps]) if self.opened_at is not None else None
+
+    def stall(self, now: int) -> None:
+        """Rule 6: an open case without a step for more than 30 days (event time) stalls."""
+        last_step = self.last_step
+        if self.status == "open" and last_step is not None and now - last_step > STALL_AFTER_MS:
+            self.status = "stalled"
+            self.reason = f"rule 6: stalled: no step for more than 30 days since {iso(last_step)}"
+
+
+def _walk(case: DwellingCase, clock: int) -> _Walk:
+    walk = _Walk()
+    for item in case.timeline:
+        walk.step(item)
+    walk.stall(now=max([clock, *(e.occurred_at for e in case.events.values())]))
+    return walk
+
+
+def _parties(agencies: set[str], codes: set[ViolationCode], gemeente: str | None) -> set[str]:
+    """Rule 4: contributors, the agencies competent for a code, the address's gemeente."""
+    return agencies | competent_agencies(codes, gemeente) | ({gemeente} if gemeente else set())
+
+
+def _recidive_ids(case: DwellingCase) -> set[str]:
+    """Rule 5: sanctions at this dwelling its organisations found to be recidive."""
+    return set().union(*(f.recidive_sanctions for f in case.org_facts.values()))
+
+
 def view(case: DwellingCase, clock: int) -> CaseView:
     """The dwelling case as it stands at event time `clock` (rules 1, 2, 4-7)."""
-    codes: set[str] = set()
-    established: set[str] = set()
-    agencies: set[str] = set()
-    sources: dict[str, list[str]] = {}
-    status, opened_at, closed_at, ever_open = "signal", None, None, False
-    reason = "rule 1: not (yet) corroborated: a signal"
-    steps: list[int] = []
-    for item in case.timeline:
-        agencies.add(item.agency)
-        if item.closes:
-            status, closed_at = "closed", item.at
-            reason = f"rule 7: closed by follow-up inspection {item.label} without findings"
-            continue
-        if status == "closed" and item.codes and closed_at is not None and item.at > closed_at:
-            status = "signal"
-            reason = f"rule 7: reopened by {item.label} after the closing inspection"
-        codes |= item.codes
-        if item.establishes:
-            established |= item.codes
-        for code in item.codes:
-            sources.setdefault(code, []).append(item.label)
-        if item.is_step:
-            steps.append(item.at)
-        if status == "signal" and corroborated(codes, established, agencies):
-            status, opened_at, ever_open = "open", item.at, True
-            basis = "an established code" if established else ">= 2 agencies"
-            reason = f"rule 1: opened by {item.label}: {len(codes)} codes and {basis}"
-    last_step = max([opened_at, *steps]) if opened_at is not None else None
-    now = max([clock, *(e.occurred_at for e in case.events.values())])
-    if status == "open" and last_step is not None and now - last_step > STALL_AFTER_MS:
-        status = "stalled"
-        reason = f"rule 6: stalled: no step for more than 30 days since {iso(last_step)}"
-
+    walk = _walk(case, clock)
     gemeente = gemeente_of(case)
-    parties = agencies | competent_agencies(codes, gemeente) | ({gemeente} if gemeente else set())
-    recidive_ids = set().union(*(f.recidive_sanctions for f in case.org_facts.values()))
-    recidive = any(event_id in case.events for event_id in recidive_ids)
+    recidive_ids = _recidive_ids(case)
     revocations = _revocations(case)
     event_labels = sorted({e.label for e in case.events.values()} | {r.label for r in revocations})
+    refused = any(e.access_refused for e in case.events.values())
     return CaseView(
         case_id=case.case_id,
         kind="dwelling",
         key=case.key,
-        status=status,
-        violations=tuple(sorted(codes)),
-        established=tuple(sorted(established)),
-        agencies=tuple(sorted(agencies)),
-        notified=tuple(sorted(parties)) if ever_open else (),
+        status=walk.status,
+        violations=tuple(sorted(walk.codes)),
+        established=tuple(sorted(walk.established)),
+        agencies=tuple(sorted(walk.agencies)),
+        notified=tuple(sorted(_parties(walk.agencies, walk.codes, gemeente)))
+        if walk.ever_open
+        else (),
         lead_agency=gemeente,
         address=_best_address(case),
         organisations=tuple(sorted(case.organisations)),
         events=tuple(event_labels),
-        recidive=recidive,
-        opened_at=opened_at,
-        last_step_at=last_step,
-        indicators=("ACCESS_REFUSED",)
-        if any(e.access_refused for e in case.events.values())
-        else (),
-        explanation=_explain(case, reason, codes, established, sources, revocations, recidive_ids),
+        recidive=any(event_id in case.events for event_id in recidive_ids),
+        opened_at=walk.opened_at,
+        last_step_at=walk.last_step,
+        indicators=("ACCESS_REFUSED",) if refused else (),
+        explanation=_explain(case, walk, revocations, recidive_ids),
     )
 
 
-def _best_address(case: DwellingCase) -> Mapping[str, Any] | None:
+def _best_address(case: DwellingCase) -> AddressRecord | None:
     with_postcode = [e for e in case.events.values() if e.address and e.address.get("postcode")]
     pool = with_postcode or [e for e in case.events.values() if e.address]
     if not pool:
@@ -267,15 +312,30 @@ def _best_address(case: DwellingCase) -> Mapping[str, Any] | None:
 
 
 def _explain(
-    case: DwellingCase,
-    reason: str,
-    codes: set[str],
-    established: set[str],
-    sources: dict[str, list[str]],
-    revocations: list[EventLink],
-    recidive_ids: set[str],
+    case: DwellingCase, walk: _Walk, revocations: list[EventLink], recidive_ids: set[str]
 ) -> dict[str, Any]:
-    links = [
+    """Why the case stands as it does: its status rule, its links and its codes' sources."""
+    return {
+        "status_rule": walk.reason,
+        "links": _links(case, revocations),
+        "violations": [
+            {
+                "code": code,
+                "legal_basis": LEGAL_BASIS.get(code, "?"),
+                "established": code in walk.established,
+                "sources": sorted(set(walk.sources.get(code, []))),
+            }
+            for code in sorted(walk.codes)
+        ],
+        "recidive_sanctions": sorted(
+            case.events[i].label for i in recidive_ids if i in case.events
+        ),
+    }
+
+
+def _links(case: DwellingCase, revocations: list[EventLink]) -> list[dict[str, Any]]:
+    """How each event (and each revocation, rule 2) came to belong to this dwelling."""
+    return [
         {
             "event": e.label,
             "type": e.type,
@@ -294,22 +354,6 @@ def _explain(
         }
         for link in revocations
     ]
-    return {
-        "status_rule": reason,
-        "links": links,
-        "violations": [
-            {
-                "code": code,
-                "legal_basis": LEGAL_BASIS.get(code, "?"),
-                "established": code in established,
-                "sources": sorted(set(sources.get(code, []))),
-            }
-            for code in sorted(codes)
-        ],
-        "recidive_sanctions": sorted(
-            case.events[i].label for i in recidive_ids if i in case.events
-        ),
-    }
 
 
 def summary(case: DwellingCase) -> DwellingSummary:

@@ -3,6 +3,8 @@
 Everything here is an immutable value with a JSON form (`to_json` / `from_json`), so it
 can travel on the correlator's internal topics and live in its tables. Times are epoch
 milliseconds (event time).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations
@@ -10,10 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
+
+from ketenbus.vocabulary import AddressRecord, AdmissionChange, CaseActionType, ViolationCode
+
+#: What the correlator calls each agency event (the admission changes are one type).
+EventType = Literal["complaint", "inspection", "sanction", "admission", "case_action"]
+#: How an event names an organisation (its `<role>_kvk` field).
+Role = Literal["landlord", "staffing_agency", "employer", "target"]
 
 #: Avro schema full name -> event type.
-_TYPES = {
+EVENT_TYPES: Final[dict[str, EventType]] = {
     "nl.ketenbus.events.Complaint": "complaint",
     "nl.ketenbus.events.Inspection": "inspection",
     "nl.ketenbus.events.Sanction": "sanction",
@@ -35,18 +44,18 @@ class SourceEvent:
     """An agency event, reduced to what correlation needs (no free text, no persons)."""
 
     event_id: str
-    type: str
+    type: EventType
     agency: str
     ref: str
     occurred_at: int
     dwelling: str | None = None
-    address: Mapping[str, Any] | None = None
-    organisations: tuple[tuple[str, str], ...] = ()  # (role, kvk), sorted
-    violations: tuple[str, ...] = ()
+    address: AddressRecord | None = None
+    organisations: tuple[tuple[Role, str], ...] = ()  # (role, kvk), sorted
+    violations: tuple[ViolationCode, ...] = ()
     follow_up: bool = False
     access_refused: bool = False
-    admission_change: str | None = None
-    action: str | None = None
+    admission_change: AdmissionChange | None = None
+    action: CaseActionType | None = None
 
     @property
     def establishes(self) -> bool:
@@ -78,7 +87,7 @@ class SourceEvent:
 
     @property
     def municipality_code(self) -> str | None:
-        return (self.address or {}).get("municipality_code")
+        return self.address.get("municipality_code") if self.address else None
 
     @property
     def label(self) -> str:
@@ -87,7 +96,7 @@ class SourceEvent:
     @property
     def bag_alias(self) -> BagAlias | None:
         """A BAG id given with a postcode address makes the BAG id its alias."""
-        bag_id = (self.address or {}).get("bag_id")
+        bag_id = self.address.get("bag_id") if self.address else None
         if bag_id and self.dwelling and not self.dwelling.startswith("BAG-"):
             return BagAlias(bag_key=f"BAG-{bag_id}", address_key=self.dwelling)
         return None
@@ -109,16 +118,16 @@ class SourceEvent:
     @classmethod
     def from_avro(cls, schema: str, record: Mapping[str, Any]) -> SourceEvent:
         """Reduce a decoded agency event (see schemas/) to a SourceEvent."""
-        kind = _TYPES.get(schema)
+        kind = EVENT_TYPES.get(schema)
         if kind is None:
             raise NotAnAgencyEvent(f"{schema} is not an agency event")
-        organisations = {
+        organisations: set[tuple[Role, str | None]] = {
             ("landlord", record.get("landlord_kvk")),
             ("staffing_agency", record.get("staffing_agency_kvk")),
             ("employer", record.get("employer_kvk")),
             ("target", record.get("target_kvk")),
         }
-        address = record.get("address")
+        address: AddressRecord | None = record.get("address")
         return cls(
             event_id=record["event_id"],
             type=kind,
@@ -126,7 +135,7 @@ class SourceEvent:
             ref=record["ref"],
             occurred_at=epoch_ms(record["occurred_at"]),
             dwelling=address["key"] if address else None,
-            address=dict(address) if address else None,
+            address=address.copy() if address else None,
             organisations=tuple(sorted((r, k) for r, k in organisations if k)),
             violations=tuple(sorted(set(record.get("violations") or ()))),
             follow_up=bool(record.get("follow_up", False)),
@@ -190,7 +199,7 @@ class DwellingSummary:
     """What a dwelling tells each organisation it is linked to (rule 3). Grows only."""
 
     key: str
-    established: frozenset[str] = frozenset()
+    established: frozenset[ViolationCode] = frozenset()
     established_since: int | None = None
     gemeente: str | None = None
 

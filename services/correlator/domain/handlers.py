@@ -10,32 +10,44 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Final, Generic, TypeVar
 
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import CaseChange, CaseView, decide_change, stall_due_at
 from correlator.domain.events import (
     BagAlias,
+    ClockTick,
+    DwellingSummary,
     Forwarded,
+    OrganisationFacts,
     SourceEvent,
 )
+from correlator.topology import Inbox
 
-DWELLING = "dwelling"
-ORGANISATION = "organisation"
+DWELLING: Final[Inbox] = "dwelling"
+ORGANISATION: Final[Inbox] = "organisation"
+
+#: What travels on the inboxes (a ClockTick only from the ingest stage to every partition).
+Message = SourceEvent | OrganisationFacts | DwellingSummary | BagAlias | Forwarded | ClockTick
+Aggregate = dwelling.DwellingCase | organisation.OrganisationProfile
+A = TypeVar("A", dwelling.DwellingCase, organisation.OrganisationProfile)
 
 
 @dataclass(frozen=True)
 class Outgoing:
     """A message for another aggregate: inbox (dwelling/organisation), key, payload."""
 
-    inbox: str
+    inbox: Inbox
     key: str
-    message: Any
+    message: Message
 
 
 @dataclass(frozen=True)
-class Handled:
-    aggregate: Any
+class Handled(Generic[A]):
+    """What one message did to one aggregate: its new state, the case change, the messages
+    for other aggregates."""
+
+    aggregate: A
     change: CaseChange | None
     outgoing: tuple[Outgoing, ...] = ()
     #: a case that no longer exists (a BAG key merged into its address): its case_id
@@ -53,8 +65,8 @@ def route(event: SourceEvent) -> list[Outgoing]:
 
 
 def handle_dwelling(
-    case: dwelling.DwellingCase | None, key: str, message: Any, clock: int
-) -> Handled:
+    case: dwelling.DwellingCase | None, key: str, message: Message | None, clock: int
+) -> Handled[dwelling.DwellingCase]:
     """Fold `message` (event, organisation facts or None for a clock tick) into the case."""
     before = case or dwelling.DwellingCase(key=key)
     after = before if message is None else dwelling.apply(message, before)
@@ -75,14 +87,16 @@ def handle_dwelling(
     return Handled(after, change, outgoing)
 
 
-def _merged_into_address(before: dwelling.DwellingCase, after: dwelling.DwellingCase) -> Handled:
+def _merged_into_address(
+    before: dwelling.DwellingCase, after: dwelling.DwellingCase
+) -> Handled[dwelling.DwellingCase]:
     """A BAG key whose address became known: its events go to the address's case, and
     its own case (if it had one) is removed from the case log."""
     target = after.alias_of
     assert target is not None
     moved_before = before.events if before.alias_of == target else {}
     moving = tuple(e for i, e in sorted(after.events.items()) if i not in moved_before)
-    outgoing = [Outgoing(DWELLING, target, Forwarded(moving))] if moving else []
+    outgoing: list[Outgoing] = [Outgoing(DWELLING, target, Forwarded(moving))] if moving else []
     if before.alias_of != target:  # its organisations count the dwelling once, by address
         alias = BagAlias(bag_key=after.key, address_key=target)
         outgoing += [Outgoing(ORGANISATION, kvk, alias) for kvk in sorted(after.organisations)]
@@ -91,8 +105,8 @@ def _merged_into_address(before: dwelling.DwellingCase, after: dwelling.Dwelling
 
 
 def handle_organisation(
-    profile: organisation.OrganisationProfile | None, key: str, message: Any, clock: int
-) -> Handled:
+    profile: organisation.OrganisationProfile | None, key: str, message: Message | None, clock: int
+) -> Handled[organisation.OrganisationProfile]:
     """Fold `message` (event, dwelling summary or None for a clock tick) into the profile."""
     before = profile or organisation.OrganisationProfile(kvk=key)
     after = before if message is None else organisation.apply(message, before)
@@ -118,7 +132,7 @@ class Simulation:
     changes: list[CaseChange]
     clock: int
     #: (inbox, key) -> when that case stalls unless something happens (as the app stores it)
-    stall_due: dict[tuple[str, str], int]
+    stall_due: dict[tuple[Inbox, str], int]
 
     def views(self) -> dict[str, CaseView]:
         found: dict[str, CaseView] = {}
@@ -131,13 +145,18 @@ class Simulation:
                 found[org_view.case_id] = org_view
         return found
 
-    def deliver(self, out: Outgoing) -> Handled:
+    def deliver(
+        self, out: Outgoing
+    ) -> Handled[dwelling.DwellingCase] | Handled[organisation.OrganisationProfile]:
+        handled: Handled[dwelling.DwellingCase] | Handled[organisation.OrganisationProfile]
+        # The ingest stage sends a clock tick as a message; here the clock is the field.
+        message = None if isinstance(out.message, ClockTick) else out.message
         if out.inbox == DWELLING:
-            handled = handle_dwelling(self.dwellings.get(out.key), out.key, out.message, self.clock)
+            handled = handle_dwelling(self.dwellings.get(out.key), out.key, message, self.clock)
             self.dwellings[out.key] = handled.aggregate
         else:
             handled = handle_organisation(
-                self.organisations.get(out.key), out.key, out.message, self.clock
+                self.organisations.get(out.key), out.key, message, self.clock
             )
             self.organisations[out.key] = handled.aggregate
         if handled.change is not None:
@@ -158,7 +177,7 @@ def simulate(events: Iterable[SourceEvent]) -> Simulation:
         queue: deque[Outgoing] = deque(route(event))
         # A clock tick revisits the cases whose stall time has come, as the app does.
         queue.extend(
-            Outgoing(inbox, key, None)
+            Outgoing(inbox, key, ClockTick(sim.clock))
             for (inbox, key), due in sim.stall_due.items()
             if due < sim.clock
         )

@@ -3,6 +3,8 @@
 It decides recidivism (rule 5), tells its dwellings about a revoked admission (rule 2)
 and becomes an organisation case when >= 2 linked dwellings hold an established
 violation (rule 3).
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from correlator.domain.rules import (
     STALL_AFTER_MS,
     competent_agencies,
 )
+from ketenbus.vocabulary import ViolationCode
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,9 @@ def facts(profile: OrganisationProfile) -> OrganisationFacts:
     return OrganisationFacts(profile.kvk, revocations, recidive_sanctions(profile))
 
 
-def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
-    """The organisation case (rule 3), or None while fewer than 2 dwellings qualify."""
-    qualifying = sorted(
+def _qualifying(profile: OrganisationProfile) -> list[DwellingSummary]:
+    """Rule 3: linked dwellings holding an established violation, earliest first."""
+    return sorted(
         (
             d
             for d in profile.dwellings.values()
@@ -156,31 +159,55 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
         ),
         key=lambda d: (d.established_since or 0, d.key),
     )
+
+
+def _last_step(profile: OrganisationProfile, opened_at: int) -> int:
+    """Rule 6: the latest of the opening, a sanction against it or a case_action on it."""
+    steps = [e.occurred_at for e in sanctions_against(profile)] + [
+        e.occurred_at
+        for e in profile.events.values()
+        if e.type == "case_action" and e.target == profile.kvk
+    ]
+    return max([opened_at, *steps])
+
+
+def _established(
+    profile: OrganisationProfile, qualifying: list[DwellingSummary], revoked: bool
+) -> set[ViolationCode]:
+    """Its dwellings' established codes, its sanctions' codes, and a revoked admission's."""
+    established: set[ViolationCode] = set().union(*(d.established for d in qualifying))
+    established |= {code for s in sanctions_against(profile) for code in s.violations}
+    if revoked:
+        established.add("UNADMITTED_LENDING")
+    return established
+
+
+def _parties(
+    agencies: set[str], qualifying: list[DwellingSummary], established: set[ViolationCode]
+) -> set[str]:
+    """Rule 4: contributors, the gemeenten of its dwellings, every competent agency."""
+    gemeenten = {d.gemeente for d in qualifying if d.gemeente}
+    parties = set(agencies) | gemeenten
+    parties |= competent_agencies(established, None)  # the national agencies
+    for gemeente in gemeenten:
+        parties |= competent_agencies(established, gemeente)
+    return parties
+
+
+def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
+    """The organisation case (rule 3), or None while fewer than 2 dwellings qualify."""
+    qualifying = _qualifying(profile)
     if len(qualifying) < 2:
         return None
     opened_at = qualifying[1].established_since
     assert opened_at is not None
     own = profile.events.values()
-    sanctions = sanctions_against(profile)
-    steps = [e.occurred_at for e in sanctions] + [
-        e.occurred_at for e in own if e.type == "case_action" and e.target == profile.kvk
-    ]
-    last_step = max([opened_at, *steps])
+    last_step = _last_step(profile, opened_at)
     now = max([clock, *(e.occurred_at for e in own)])
     stalled = now - last_step > STALL_AFTER_MS
     organisation_facts = facts(profile)
-    established = set().union(*(d.established for d in qualifying))
-    established |= {code for s in sanctions for code in s.violations}
-    if organisation_facts.revocations:
-        established.add("UNADMITTED_LENDING")
-    gemeenten = {d.gemeente for d in qualifying if d.gemeente}
+    established = _established(profile, qualifying, bool(organisation_facts.revocations))
     agencies = {e.agency for e in own}
-    parties = set(agencies) | gemeenten
-    parties |= competent_agencies(established, None)  # the national agencies
-    for gemeente in gemeenten:
-        parties |= competent_agencies(established, gemeente)
-    recidive = organisation_facts.recidive_sanctions
-    lead = _lead(qualifying)
     reason = (
         f"rule 6: stalled: no step for more than 30 days since {iso(last_step)}"
         if stalled
@@ -194,41 +221,52 @@ def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
         violations=tuple(sorted(established)),
         established=tuple(sorted(established)),
         agencies=tuple(sorted(agencies)),
-        notified=tuple(sorted(parties)),
-        lead_agency=lead,
+        notified=tuple(sorted(_parties(agencies, qualifying, established))),
+        lead_agency=_lead(qualifying),
         address=None,
         organisations=(profile.kvk,),
         events=tuple(sorted({e.label for e in own})),
-        recidive=bool(recidive),
+        recidive=bool(organisation_facts.recidive_sanctions),
         opened_at=opened_at,
         last_step_at=last_step,
-        explanation={
-            "status_rule": reason,
-            "links": [
-                {
-                    "event": e.label,
-                    "type": e.type,
-                    "occurred_at": iso(e.occurred_at),
-                    "via": f"kvk {profile.kvk} ({', '.join(_roles(e, profile.kvk))})",
-                }
-                for e in sorted(own, key=lambda e: (e.occurred_at, e.event_id))
-            ],
-            "dwellings": [
-                {
-                    "dwelling": d.key,
-                    "established": sorted(d.established),
-                    "since": iso(d.established_since),
-                    "gemeente": d.gemeente,
-                }
-                for d in qualifying
-            ],
-            "violations": [
-                {"code": code, "legal_basis": LEGAL_BASIS.get(code, "?"), "established": True}
-                for code in sorted(established)
-            ],
-            "recidive_sanctions": sorted(profile.events[i].label for i in recidive),
-        },
+        explanation=_explain(profile, qualifying, established, reason),
     )
+
+
+def _explain(
+    profile: OrganisationProfile,
+    qualifying: list[DwellingSummary],
+    established: set[ViolationCode],
+    reason: str,
+) -> dict[str, Any]:
+    """Why the case stands as it does: its status rule, its events, dwellings and codes."""
+    own = sorted(profile.events.values(), key=lambda e: (e.occurred_at, e.event_id))
+    return {
+        "status_rule": reason,
+        "links": [
+            {
+                "event": e.label,
+                "type": e.type,
+                "occurred_at": iso(e.occurred_at),
+                "via": f"kvk {profile.kvk} ({', '.join(_roles(e, profile.kvk))})",
+            }
+            for e in own
+        ],
+        "dwellings": [
+            {
+                "dwelling": d.key,
+                "established": sorted(d.established),
+                "since": iso(d.established_since),
+                "gemeente": d.gemeente,
+            }
+            for d in qualifying
+        ],
+        "violations": [
+            {"code": code, "legal_basis": LEGAL_BASIS.get(code, "?"), "established": True}
+            for code in sorted(established)
+        ],
+        "recidive_sanctions": sorted(profile.events[i].label for i in recidive_sanctions(profile)),
+    }
 
 
 def _lead(qualifying: list[DwellingSummary]) -> str:

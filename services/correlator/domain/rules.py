@@ -1,15 +1,20 @@
-"""The fixed tables of DESIGN.md the correlator needs: legal bases, time limits, competence.
+"""The fixed tables the correlator needs: legal bases, time limits, competence
+(docs/correlation.md#violation-codes).
 
 Who is competent for which code is shared with the agency services (`ketenbus.domain`).
+
+Rules: docs/correlation.md#rule-5, docs/correlation.md#rule-6.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from ketenbus.domain import COMPETENT, GEMEENTE
+from ketenbus.vocabulary import ViolationCode
 
-LEGAL_BASIS: Final[dict[str, str]] = {
+LEGAL_BASIS: Final[dict[ViolationCode, str]] = {
     "OVERCROWDING": "Huisvestingswet 2014",
     "UNLICENSED_ROOM_LETTING": "Huisvestingswet 2014 / Omgevingswet",
     "UNSAFE_DWELLING": "Bbl",
@@ -33,7 +38,7 @@ STALL_AFTER_MS: Final = 30 * 24 * 3600 * 1000
 RECIDIVE_MONTHS: Final = 24
 
 
-def competent_agencies(codes: frozenset[str] | set[str], gemeente: str | None) -> set[str]:
+def competent_agencies(codes: Iterable[ViolationCode], gemeente: str | None) -> set[str]:
     """Agencies competent for any of `codes`; the placeholder gemeente becomes `gemeente`."""
     found: set[str] = set()
     for code in codes:

@@ -7,9 +7,12 @@ Exit 0 created, 1 refused (the agency or a file exists already: nothing is overw
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from devtools.scaffold.generate import AdapterPlan
 
 EXIT_EXISTS = 1
 EXIT_USAGE = 2
@@ -66,6 +69,11 @@ def new_adapter(
     except ScaffoldError as exc:
         typer.echo(f"ketenbus new-adapter: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    _report(plan, written, base)
+
+
+def _report(plan: AdapterPlan, written: list[Path], base: Path) -> None:
+    """What was written, and the steps that are left to a person."""
     typer.echo(f"created agency {plan.name} ({plan.kind}) in {base}:")
     for path in written:
         verb = "updated" if path.name == "topics.yaml" else "created"
@@ -74,14 +82,14 @@ def new_adapter(
     typer.echo(
         f"""
 next steps (docs/adding-an-agency.md):
-  1. map the agency's native records in services/{plan.name}/adapter.py (map_native,
-     KINDS, FIELDS) and replace {plan.sample} with a real, anonymised export
+  1. map the agency's native records in services/agencies/{plan.name}/adapter.py
+     (map_native, KINDS, FIELDS) and replace {plan.sample} with a real, anonymised export
   2. check its topics.yaml entry: OIN {plan.oin}{placeholder}, types {", ".join(plan.allowed_types)}
   3. ketenbus topics apply          # creates events.{plan.name}, notifications.{plan.name}
   4. pytest tests/unit/test_{plan.name}_adapter.py \\
             tests/integration/test_{plan.name}_adapter_kafka.py
   5. ketenbus publish {plan.sample}
-  6. ketenbus up                    # runs `python -m {plan.name}` on port {plan.port}
+  6. ketenbus up                    # runs `python -m agencies.{plan.name}` on port {plan.port}
   7. ketenbus topics acls           # the ACLs of its principal User:{plan.name}"""
     )
 

@@ -7,40 +7,57 @@ Two directions, as Avro's schema resolution defines reader and writer:
 - FORWARD: the old schemas (reader) read data written under the new ones (writer) —
   producers upgrade first while old consumers still run.
 
-The checks are structural (the rules of the Avro specification, "Schema Resolution")
-rather than trial decoding, so every finding names the record and field it is about.
-Two rules are stricter than the specification, because they fail on real data: a changed
-logical type (timestamp-millis to timestamp-micros) resolves byte-wise but misreads every
-value, and bytes -> string fails on any value that is not UTF-8.
+The Avro rules come from the Apache `avro` package: its parser (names, namespaces,
+references) and its `avro.compatibility` module (the reader/writer checker the Karapace
+schema registry builds on) decide what is readable: type promotions, name and alias
+matching, field lookup by alias, enum symbols and defaults, fixed sizes. What is ours is
+the walk on top that says *where* (`record.field`, `[]` for array items, `{}` for map
+values) and *what*, in words, for each finding; and two rules stricter than the
+specification, because they fail on real data: a changed logical type
+(timestamp-millis to timestamp-micros) resolves byte-wise but misreads every value, and
+bytes -> string fails on any value that is not UTF-8. Whatever the checker finds that
+the walk did not phrase is still reported, in the checker's words.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from avro.compatibility import (
+    ReaderWriterCompatibilityChecker,
+    SchemaCompatibilityType,
+    check_fixed_size,
+    check_reader_enum_contains_writer_enum,
+    lookup_writer_field,
+    schema_name_equals,
+)
+from avro.errors import AvroException
+from avro.name import Names
+from avro.schema import (
+    ArraySchema,
+    EnumSchema,
+    FixedSchema,
+    MapSchema,
+    NamedSchema,
+    RecordSchema,
+    Schema,
+    UnionSchema,
+    make_avsc_object,
+)
+
 from ketenbus.errors import KetenbusError
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
-
-#: writer type -> reader types it is promoted to (Avro spec, "Schema Resolution"), except
-#: bytes -> string: the spec allows it, but a string reader decodes UTF-8 and fastavro
-#: raises UnicodeDecodeError on bytes that are not, so old bytes data could stop a reader.
-PROMOTIONS: dict[str, frozenset[str]] = {
-    "int": frozenset({"long", "float", "double"}),
-    "long": frozenset({"float", "double"}),
-    "float": frozenset({"double"}),
-    "string": frozenset({"bytes"}),
-}
-
-#: A normalised type: a primitive name, a named-type reference (full name), a dict for
-#: array/map/logical primitive, or a list for a union.
-Type = Any
+#: (writer, reader) pairs the specification resolves that we refuse: a string reader
+#: decodes UTF-8 and fastavro raises UnicodeDecodeError on bytes that are not.
+STRICTER_THAN_SPEC = frozenset({("bytes", "string")})
+_UNKNOWN_TYPE = re.compile(r'Type property "([^"]+)" not a valid Avro schema')
 
 
 class SchemaSetInvalid(KetenbusError):
@@ -71,10 +88,7 @@ class SchemaSet:
     """A directory of schemas: its top-level types and every named type, by full name."""
 
     top_level: tuple[str, ...]
-    types: Mapping[str, Mapping[str, Any]]
-
-    def kind(self, name: str) -> str:
-        return str(self.types[name]["type"])
+    types: Mapping[str, NamedSchema]
 
 
 @dataclass(frozen=True)
@@ -93,103 +107,73 @@ class SchemaReport:
 # --------------------------------------------------------------------------- parsing
 
 
-def _full_name(name: str, namespace: str | None) -> str:
-    if "." in name or not namespace:
-        return name
-    return f"{namespace}.{name}"
+def _with_full_aliases(schema: Any, namespace: str | None = None) -> Any:
+    """The schema JSON with every named type's aliases written as full names.
 
-
-class _Parser:
-    """Normalises schema JSON: full names everywhere, named types lifted into a registry."""
-
-    def __init__(self) -> None:
-        self.types: dict[str, dict[str, Any]] = {}
-
-    def parse(self, schema: Any, namespace: str | None, where: str) -> Type:
-        if isinstance(schema, str):
-            return schema if schema in PRIMITIVES else _full_name(schema, namespace)
-        if isinstance(schema, list):
-            return [self.parse(branch, namespace, where) for branch in schema]
-        if not isinstance(schema, Mapping) or "type" not in schema:
-            raise SchemaSetInvalid(f"{where}: not an Avro schema: {schema!r}")
-        kind = schema["type"]
-        if isinstance(kind, (list, Mapping)):  # {"type": {"type": "array", ...}}
-            return self.parse(kind, namespace, where)
-        if kind in PRIMITIVES:
-            logical = schema.get("logicalType")
-            return {"type": kind, "logicalType": logical} if logical else kind
-        if kind == "array":
-            return {"type": "array", "items": self.parse(schema["items"], namespace, where)}
-        if kind == "map":
-            return {"type": "map", "values": self.parse(schema["values"], namespace, where)}
-        if kind in NAMED_KINDS:
-            return self._named(schema, namespace, where)
-        if isinstance(kind, str):  # a reference written as {"type": "ns.Name"}
-            return _full_name(kind, namespace)
-        raise SchemaSetInvalid(f"{where}: unknown type {kind!r}")
-
-    def _named(self, schema: Mapping[str, Any], namespace: str | None, where: str) -> str:
-        if "name" not in schema:
-            raise SchemaSetInvalid(f"{where}: a {schema['type']} without a name")
-        name = _full_name(schema["name"], schema.get("namespace", namespace))
-        own_ns = name.rpartition(".")[0] or None
-        normal: dict[str, Any] = {
-            "type": "record" if schema["type"] == "error" else schema["type"],
-            "name": name,
-            "aliases": [_full_name(a, own_ns) for a in schema.get("aliases", [])],
-        }
-        if name in self.types:
-            raise SchemaSetInvalid(f"{where}: type {name} is defined twice")
-        self.types[name] = normal  # before the fields: records may refer to themselves
-        if normal["type"] == "record":
-            normal["fields"] = [
-                {
-                    "name": f["name"],
-                    "type": self.parse(f["type"], own_ns, f"{name}.{f['name']}"),
-                    "has_default": "default" in f,
-                    "default": f.get("default"),
-                    "aliases": list(f.get("aliases", [])),
-                }
-                for f in schema.get("fields", [])
+    The specification reads a short alias relative to the type's namespace; the checker
+    compares aliases with the writer's full name as written, so they are made full here.
+    """
+    if isinstance(schema, list):
+        return [_with_full_aliases(branch, namespace) for branch in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    copy = dict(schema)
+    if copy.get("type") in NAMED_KINDS and isinstance(copy.get("name"), str):
+        name = copy["name"]
+        namespace = name.rpartition(".")[0] if "." in name else copy.get("namespace", namespace)
+        if isinstance(copy.get("aliases"), list):
+            copy["aliases"] = [
+                a if "." in a or not namespace else f"{namespace}.{a}" for a in copy["aliases"]
             ]
-        elif normal["type"] == "enum":
-            normal["symbols"] = list(schema.get("symbols", []))
-            normal["default"] = schema.get("default")
-        else:
-            normal["size"] = schema.get("size")
-        return name
+    if isinstance(copy.get("fields"), list):
+        copy["fields"] = [
+            {**f, "type": _with_full_aliases(f["type"], namespace)}
+            if isinstance(f, Mapping) and "type" in f
+            else f
+            for f in copy["fields"]
+        ]
+    for key in ("items", "values"):
+        if key in copy:
+            copy[key] = _with_full_aliases(copy[key], namespace)
+    if isinstance(copy.get("type"), list | Mapping):
+        copy["type"] = _with_full_aliases(copy["type"], namespace)
+    return copy
+
+
+def _invalid(origin: str, exc: Exception) -> SchemaSetInvalid:
+    unknown = _UNKNOWN_TYPE.search(str(exc))
+    if unknown:
+        return SchemaSetInvalid(f"{origin}: refers to unknown type {unknown.group(1)!r}")
+    return SchemaSetInvalid(f"{origin}: not a valid Avro schema: {exc}")
 
 
 def parse_schema_set(schemas: Iterable[tuple[str, Any]]) -> SchemaSet:
-    """A schema set from (origin, schema JSON) pairs; origins only name errors."""
-    parser = _Parser()
+    """A schema set from (origin, schema JSON) pairs; origins only name errors.
+
+    Files may refer to types defined in others, in any order: each round parses what it
+    can with the names known so far, until everything parsed or a round makes no progress.
+    """
+    pending = [(origin, _with_full_aliases(doc)) for origin, doc in schemas]
+    names = Names()
     top: list[str] = []
-    for origin, schema in schemas:
-        parsed = parser.parse(schema, None, origin)
-        if isinstance(parsed, str) and parsed not in PRIMITIVES:
-            top.append(parsed)
-    for name, named in parser.types.items():
-        for ref in _references(named):
-            if ref not in parser.types:
-                raise SchemaSetInvalid(f"{name}: refers to unknown type {ref!r}")
-    return SchemaSet(top_level=tuple(top), types=parser.types)
-
-
-def _references(named: Mapping[str, Any]) -> Iterable[str]:
-    def walk(t: Type) -> Iterable[str]:
-        if isinstance(t, str):
-            if t not in PRIMITIVES:
-                yield t
-        elif isinstance(t, list):
-            for branch in t:
-                yield from walk(branch)
-        elif t["type"] == "array":
-            yield from walk(t["items"])
-        elif t["type"] == "map":
-            yield from walk(t["values"])
-
-    for f in named.get("fields", []):
-        yield from walk(f["type"])
+    while pending:
+        failed: list[tuple[str, Any, Exception]] = []
+        for origin, doc in pending:
+            trial = Names()
+            trial.names = dict(names.names)  # a failed attempt leaves no half-added names
+            try:
+                schema = make_avsc_object(doc, trial)
+            except (AvroException, TypeError, KeyError, AttributeError) as exc:
+                failed.append((origin, doc, exc))
+                continue
+            names = trial
+            if isinstance(schema, NamedSchema):
+                top.append(schema.fullname)
+        if len(failed) == len(pending):
+            origin, _, error = failed[0]
+            raise _invalid(origin, error)
+        pending = [(origin, doc) for origin, doc, _ in failed]
+    return SchemaSet(top_level=tuple(top), types=dict(names.names))
 
 
 def load_schema_set(directory: Path) -> SchemaSet:
@@ -208,37 +192,33 @@ def load_schema_set(directory: Path) -> SchemaSet:
 # ----------------------------------------------------------------------- resolution
 
 
-def _describe(t: Type) -> str:
-    if isinstance(t, str):
-        return t
-    if isinstance(t, list):
-        return "union[" + ", ".join(_describe(b) for b in t) + "]"
-    if t["type"] == "array":
-        return f"array<{_describe(t['items'])}>"
-    if t["type"] == "map":
-        return f"map<{_describe(t['values'])}>"
-    return f"{t['type']}({t['logicalType']})"
+def _logical(t: Schema) -> str | None:
+    logical = t.props.get("logicalType")
+    return str(logical) if logical else None
 
 
-def _base(t: Type) -> Type:
-    """A primitive without its logical type; other types unchanged."""
-    if isinstance(t, Mapping) and t["type"] in PRIMITIVES:
-        return t["type"]
-    return t
-
-
-def _logical(t: Type) -> str | None:
-    return t.get("logicalType") if isinstance(t, Mapping) else None
+def _describe(t: Schema) -> str:
+    if isinstance(t, UnionSchema):
+        return "union[" + ", ".join(_describe(b) for b in t.schemas) + "]"
+    if isinstance(t, ArraySchema):
+        return f"array<{_describe(t.items)}>"
+    if isinstance(t, MapSchema):
+        return f"map<{_describe(t.values)}>"
+    if isinstance(t, NamedSchema):
+        return str(t.fullname)
+    logical = _logical(t)
+    return f"{t.type}({logical})" if logical else str(t.type)
 
 
 @dataclass
 class _Resolver:
-    """Resolves writer types against reader types; findings are phrased old → new."""
+    """Walks writer types against reader types; findings are phrased old → new."""
 
-    writer: SchemaSet
-    reader: SchemaSet
     direction: Direction
-    _named: dict[tuple[str, str], list[BreakingChange]] = field(default_factory=dict)
+    checker: ReaderWriterCompatibilityChecker = field(
+        default_factory=ReaderWriterCompatibilityChecker
+    )
+    _named: dict[tuple[int, int], list[BreakingChange]] = field(default_factory=dict)
 
     # old/new as the user changed them, whichever side reads.
     def _old_new(self, w: str, r: str) -> tuple[str, str]:
@@ -247,63 +227,56 @@ class _Resolver:
     def _breaking(self, path: str, problem: str) -> BreakingChange:
         return BreakingChange(path=path, problem=problem, direction=self.direction)
 
-    def _is_named(self, t: Type, schemas: SchemaSet) -> bool:
-        return isinstance(t, str) and t in schemas.types
+    def readable(self, w: Schema, r: Schema) -> bool:
+        """The checker's verdict, with our stricter rule for bytes -> string."""
+        if (w.type, r.type) in STRICTER_THAN_SPEC:
+            return False
+        verdict = self.checker.get_compatibility(r, w).compatibility
+        return verdict is SchemaCompatibilityType.compatible
 
-    def _names_match(self, w_name: str, r_name: str) -> bool:
-        return w_name == r_name or w_name in self.reader.types[r_name]["aliases"]
+    def matches(self, w: Schema, r: Schema) -> bool:
+        """Avro's branch matching: promotable primitive, same (aliased) name, same container."""
+        if isinstance(w, NamedSchema):
+            return w.type == r.type and isinstance(r, NamedSchema) and schema_name_equals(r, w)
+        if isinstance(w, ArraySchema | MapSchema):
+            return w.type == r.type  # their contents are resolved after matching
+        return not isinstance(r, NamedSchema | ArraySchema | MapSchema) and self.readable(w, r)
 
-    def matches(self, w: Type, r: Type) -> bool:
-        """Avro's branch matching: same kind, promotable primitive, or same (aliased) name."""
-        wb, rb = _base(w), _base(r)
-        if isinstance(wb, str) and wb in PRIMITIVES:
-            return isinstance(rb, str) and (wb == rb or rb in PROMOTIONS.get(wb, ()))
-        if self._is_named(wb, self.writer):
-            return (
-                self._is_named(rb, self.reader)
-                and self.writer.kind(wb) == self.reader.kind(rb)
-                and self._names_match(wb, rb)
-            )
-        # Two arrays (or two maps) match; their items are resolved after matching.
-        return isinstance(wb, Mapping) and isinstance(rb, Mapping) and wb["type"] == rb["type"]
-
-    def resolve(self, w: Type, r: Type, path: str) -> list[BreakingChange]:
+    def resolve(self, w: Schema, r: Schema, path: str) -> list[BreakingChange]:
         """Every reason data of type `w` at `path` cannot be read as `r`."""
-        if isinstance(w, list) or isinstance(r, list):
+        if isinstance(w, UnionSchema) or isinstance(r, UnionSchema):
             return self._resolve_union(w, r, path)
         if not self.matches(w, r):
             return [self._type_changed(w, r, path)]
         found: list[BreakingChange] = []
-        if _logical(w) != _logical(r) and _base(w) == _base(r):
+        if _logical(w) != _logical(r) and w.type == r.type:
             old, new = self._old_new(str(_logical(w)), str(_logical(r)))
             found.append(self._breaking(path, f"logical type changed {old} → {new}"))
-        wb, rb = _base(w), _base(r)
-        if isinstance(wb, Mapping):  # array or map: resolve the contents
-            inner, mark = ("items", "[]") if wb["type"] == "array" else ("values", "{}")
-            found += self.resolve(wb[inner], rb[inner], path + mark)
-        elif self._is_named(wb, self.writer):
-            found += self.resolve_named(wb, rb)
+        if isinstance(w, ArraySchema) and isinstance(r, ArraySchema):
+            found += self.resolve(w.items, r.items, path + "[]")
+        elif isinstance(w, MapSchema) and isinstance(r, MapSchema):
+            found += self.resolve(w.values, r.values, path + "{}")
+        elif isinstance(w, NamedSchema) and isinstance(r, NamedSchema):
+            found += self.resolve_named(w, r)
         return found
 
-    def _type_changed(self, w: Type, r: Type, path: str) -> BreakingChange:
+    def _type_changed(self, w: Schema, r: Schema, path: str) -> BreakingChange:
         old, new = self._old_new(_describe(w), _describe(r))
-        if self._is_named(_base(w), self.writer) and self._is_named(_base(r), self.reader):
-            wk, rk = self.writer.kind(w), self.reader.kind(r)
-            if wk == rk:
-                return self._breaking(path, f"{wk} renamed {old} → {new} without alias")
+        if isinstance(w, NamedSchema) and isinstance(r, NamedSchema) and w.type == r.type:
+            return self._breaking(path, f"{w.type} renamed {old} → {new} without alias")
         return self._breaking(
             path, f"type changed {old} → {new} ({_describe(w)} is not readable as {_describe(r)})"
         )
 
-    def _resolve_union(self, w: Type, r: Type, path: str) -> list[BreakingChange]:
-        w_branches = w if isinstance(w, list) else [w]
-        r_branches = r if isinstance(r, list) else [r]
+    def _resolve_union(self, w: Schema, r: Schema, path: str) -> list[BreakingChange]:
+        w_branches = w.schemas if isinstance(w, UnionSchema) else [w]
+        r_branches = r.schemas if isinstance(r, UnionSchema) else [r]
         found: list[BreakingChange] = []
         for wb in w_branches:
             target = next((rb for rb in r_branches if self.matches(wb, rb)), None)
             if target is not None:
                 found += self.resolve(wb, target, path)
-            elif isinstance(w, list) and isinstance(r, list):
+            elif isinstance(w, UnionSchema) and isinstance(r, UnionSchema):
                 verb = "removed" if self.direction is Direction.BACKWARD else "added"
                 old, new = self._old_new(_describe(w), _describe(r))
                 problem = f"union branch {_describe(wb)} {verb} (type changed {old} → {new})"
@@ -313,71 +286,94 @@ class _Resolver:
                 break
         return found
 
-    def resolve_named(self, w_name: str, r_name: str) -> list[BreakingChange]:
+    def resolve_named(self, w: NamedSchema, r: NamedSchema) -> list[BreakingChange]:
         """Findings inside a named type pair; computed once, reused by every use site."""
-        key = (w_name, r_name)
+        key = (id(w), id(r))
         if key in self._named:  # done, or in progress (a recursive type)
             return self._named[key]
         found: list[BreakingChange] = []
         self._named[key] = found
-        w, r = self.writer.types[w_name], self.reader.types[r_name]
-        if w["type"] == "record":
+        if isinstance(w, RecordSchema) and isinstance(r, RecordSchema):
             found += self._resolve_record(w, r)
-        elif w["type"] == "enum":
+        elif isinstance(w, EnumSchema) and isinstance(r, EnumSchema):
             found += self._resolve_enum(w, r)
-        elif w["size"] != r["size"]:
-            old, new = self._old_new(str(w["size"]), str(r["size"]))
-            found.append(self._breaking(r_name, f"fixed size changed {old} → {new}"))
+        elif isinstance(w, FixedSchema) and isinstance(r, FixedSchema):
+            found += self._resolve_fixed(w, r)
         return found
 
-    def _resolve_record(self, w: Mapping[str, Any], r: Mapping[str, Any]) -> list[BreakingChange]:
+    def _resolve_fixed(self, w: FixedSchema, r: FixedSchema) -> list[BreakingChange]:
+        if check_fixed_size(r, w, []).compatibility is not SchemaCompatibilityType.incompatible:
+            return []
+        old, new = self._old_new(str(w.size), str(r.size))
+        return [self._breaking(r.fullname, f"fixed size changed {old} → {new}")]
+
+    def _resolve_record(self, w: RecordSchema, r: RecordSchema) -> list[BreakingChange]:
         found: list[BreakingChange] = []
         # Report under the new name: that is the one the user edits.
-        record = r["name"] if self.direction is Direction.BACKWARD else w["name"]
-        w_fields = {f["name"]: f for f in w["fields"]}
-        for rf in r["fields"]:
-            wf = next(
-                (w_fields[n] for n in [rf["name"], *rf["aliases"]] if n in w_fields),
-                None,
-            )
+        record = r.fullname if self.direction is Direction.BACKWARD else w.fullname
+        for rf in r.fields:
+            wf = lookup_writer_field(writer_schema=w, reader_field=rf)
             if wf is None:
-                if not rf["has_default"]:
+                if not rf.has_default:
                     if self.direction is Direction.BACKWARD:
                         problem = "field added without default"
                     else:
                         problem = "field removed (or renamed) and the old schema has no default"
-                    found.append(self._breaking(f"{record}.{rf['name']}", problem))
+                    found.append(self._breaking(f"{record}.{rf.name}", problem))
                 continue
             new_field = rf if self.direction is Direction.BACKWARD else wf
-            found += self.resolve(wf["type"], rf["type"], f"{record}.{new_field['name']}")
+            found += self.resolve(wf.type, rf.type, f"{record}.{new_field.name}")
         return found
 
-    def _resolve_enum(self, w: Mapping[str, Any], r: Mapping[str, Any]) -> list[BreakingChange]:
-        if r["default"] is not None:
-            return []  # unknown writer symbols read as the reader's enum default
-        found: list[BreakingChange] = []
-        name = r["name"] if self.direction is Direction.BACKWARD else w["name"]
-        for symbol in w["symbols"]:
-            if symbol in r["symbols"]:
-                continue
-            if self.direction is Direction.BACKWARD:
-                problem = f"enum symbol {symbol} removed and the enum has no default"
-            else:
-                problem = f"enum symbol {symbol} added and the old enum has no default"
-            found.append(self._breaking(name, problem))
-        return found
+    def _resolve_enum(self, w: EnumSchema, r: EnumSchema) -> list[BreakingChange]:
+        verdict = check_reader_enum_contains_writer_enum(r, w, [])
+        if verdict.compatibility is not SchemaCompatibilityType.incompatible:
+            return []  # every symbol known, or unknown ones read as the reader's default
+        name = r.fullname if self.direction is Direction.BACKWARD else w.fullname
+        verb = "removed and the enum" if self.direction is Direction.BACKWARD else "added and"
+        owner = "" if self.direction is Direction.BACKWARD else " the old enum"
+        return [
+            self._breaking(name, f"enum symbol {symbol} {verb}{owner} has no default")
+            for symbol in w.symbols
+            if symbol not in r.symbols
+        ]
+
+    def unphrased(self, w: Schema, r: Schema, path: str) -> list[BreakingChange]:
+        """What the checker finds that the walk did not: reported in the checker's words."""
+        verdict = self.checker.get_compatibility(r, w)
+        if verdict.compatibility is not SchemaCompatibilityType.incompatible:
+            return []
+        return [self._breaking(path, f"avro: {message}") for message in sorted(verdict.messages)]
 
 
 def _counterpart(name: str, schemas: SchemaSet) -> str | None:
     """The type in `schemas` that `name` resolves to: same full name, or aliased to it."""
     if name in schemas.types:
         return name
-    return next((n for n, t in schemas.types.items() if name in t["aliases"]), None)
+    return next((n for n, t in schemas.types.items() if name in _aliases(t)), None)
+
+
+def _aliases(schema: NamedSchema) -> list[str]:
+    aliases = schema.props.get("aliases")
+    return [str(a) for a in aliases] if isinstance(aliases, list) else []
 
 
 def breaking_changes(old: SchemaSet, new: SchemaSet, direction: Direction) -> list[BreakingChange]:
     """Every breaking change of every top-level schema of `old` in one direction."""
     return [c for report in compare(old, new, (direction,)) for c in report.changes]
+
+
+def _changes(
+    old: SchemaSet, new: SchemaSet, name: str, counterpart: str, wanted: Iterable[Direction]
+) -> tuple[BreakingChange, ...]:
+    found: list[BreakingChange] = []
+    for direction in wanted:
+        resolver = _Resolver(direction=direction)
+        before, after = old.types[name], new.types[counterpart]
+        writer, reader = (before, after) if direction is Direction.BACKWARD else (after, before)
+        phrased = resolver.resolve(writer, reader, counterpart)
+        found += phrased or resolver.unphrased(writer, reader, counterpart)
+    return tuple(dict.fromkeys(found))  # a shared type reached twice is reported once
 
 
 def compare(
@@ -386,10 +382,6 @@ def compare(
     directions: Iterable[Direction] = (Direction.BACKWARD, Direction.FORWARD),
 ) -> list[SchemaReport]:
     """One report per top-level schema of either set, in name order."""
-    resolvers = {
-        Direction.BACKWARD: _Resolver(writer=old, reader=new, direction=Direction.BACKWARD),
-        Direction.FORWARD: _Resolver(writer=new, reader=old, direction=Direction.FORWARD),
-    }
     wanted = tuple(directions)
     reports: list[SchemaReport] = []
     matched_new: set[str] = set()
@@ -403,29 +395,19 @@ def compare(
             reports.append(SchemaReport(name=name, status="removed", changes=changes))
             continue
         matched_new.add(counterpart)
-        found: list[BreakingChange] = []
-        for direction in wanted:
-            resolver = resolvers[direction]
-            writer, reader = (
-                (name, counterpart) if direction is Direction.BACKWARD else (counterpart, name)
+        same = _as_json(old.types[name]) == _as_json(new.types[counterpart])
+        reports.append(
+            SchemaReport(
+                name=counterpart,
+                status="unchanged" if same else "changed",
+                changes=_changes(old, new, name, counterpart, wanted),
             )
-            found += resolver.resolve(writer, reader, counterpart)
-        unique = tuple(dict.fromkeys(found))  # a shared type reached twice is reported once
-        status = "unchanged" if _closure(old, name) == _closure(new, counterpart) else "changed"
-        reports.append(SchemaReport(name=counterpart, status=status, changes=unique))
+        )
     for name in sorted(set(new.top_level) - matched_new):
         reports.append(SchemaReport(name=name, status="added"))
     return sorted(reports, key=lambda report: report.name)
 
 
-def _closure(schemas: SchemaSet, name: str) -> dict[str, Mapping[str, Any]]:
-    """The named type and every named type it reaches (to tell changed from unchanged)."""
-    seen: dict[str, Mapping[str, Any]] = {}
-    pending = [name]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen[current] = schemas.types[current]
-        pending.extend(_references(schemas.types[current]))
-    return seen
+def _as_json(schema: Schema) -> str:
+    """The type and every named type it reaches (to tell changed from unchanged)."""
+    return json.dumps(schema.to_json(Names()), sort_keys=True)

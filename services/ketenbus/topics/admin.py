@@ -34,7 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
     ResourceType,
 )
 
-from ketenbus.agencies import validate_agency
+from ketenbus.agencies import AgencyCode
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
 from ketenbus.topics.spec import (
@@ -303,42 +303,8 @@ def apply_topics(
     missing = [by_name[d.topic] for d in drifts if d.kind == "missing"]
     report.created, errors = _create(admin, missing, broker_count)
     report.errors.extend(errors)
-
-    raises = [
-        NewPartitions(d.topic, int(d.expected or 0))
-        for d in drifts
-        if d.kind == "partitions" and d.fixable
-    ]
-    if raises:
-        for name, future in admin.create_partitions(raises).items():
-            try:
-                future.result(timeout=ADMIN_TIMEOUT_S)
-                report.partitions_raised.append(f"{name} -> {by_name[name].partitions}")
-            except KafkaException as exc:
-                report.errors.append(f"{name}: partition increase failed: {exc.args[0].str()}")
-
-    changes: dict[str, list[ConfigEntry]] = defaultdict(list)
-    for d in drifts:
-        if d.kind == "config" and d.config:
-            changes[d.topic].append(
-                ConfigEntry(d.config, str(d.expected), incremental_operation=AlterConfigOpType.SET)
-            )
-        elif d.kind == "unmanaged_config" and d.config:
-            changes[d.topic].append(
-                ConfigEntry(d.config, None, incremental_operation=AlterConfigOpType.DELETE)
-            )
-    if changes:
-        resources = [
-            ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
-            for name, entries in sorted(changes.items())
-        ]
-        for resource, future in admin.incremental_alter_configs(resources).items():
-            keys = ", ".join(e.name for e in changes[resource.name])
-            try:
-                future.result(timeout=ADMIN_TIMEOUT_S)
-                report.configs_changed.append(f"{resource.name}: {keys}")
-            except KafkaException as exc:
-                report.errors.append(f"{resource.name}: config change failed: {exc.args[0].str()}")
+    _raise_partitions(admin, drifts, by_name, report)
+    _alter_configs(admin, drifts, report)
     _wait_visible(admin, report.created)
     if not dry_run and (report.partitions_raised or report.configs_changed):
         _wait_converged(admin, spec)
@@ -350,6 +316,52 @@ def apply_topics(
         errors=len(report.errors),
     )
     return report, drifts
+
+
+def _raise_partitions(
+    admin: AdminClient, drifts: list[Drift], by_name: dict[str, ResolvedTopic], report: ApplyReport
+) -> None:
+    """Raise partition counts that fell short of the file (they can only grow)."""
+    raises = [
+        NewPartitions(d.topic, int(d.expected or 0))
+        for d in drifts
+        if d.kind == "partitions" and d.fixable
+    ]
+    if not raises:
+        return
+    for name, future in admin.create_partitions(raises).items():
+        try:
+            future.result(timeout=ADMIN_TIMEOUT_S)
+            report.partitions_raised.append(f"{name} -> {by_name[name].partitions}")
+        except KafkaException as exc:
+            report.errors.append(f"{name}: partition increase failed: {exc.args[0].str()}")
+
+
+def _alter_configs(admin: AdminClient, drifts: list[Drift], report: ApplyReport) -> None:
+    """Set the configs the file names; delete overrides it does not (incrementally)."""
+    changes: dict[str, list[ConfigEntry]] = defaultdict(list)
+    for d in drifts:
+        if d.kind == "config" and d.config:
+            changes[d.topic].append(
+                ConfigEntry(d.config, str(d.expected), incremental_operation=AlterConfigOpType.SET)
+            )
+        elif d.kind == "unmanaged_config" and d.config:
+            changes[d.topic].append(
+                ConfigEntry(d.config, None, incremental_operation=AlterConfigOpType.DELETE)
+            )
+    if not changes:
+        return
+    resources = [
+        ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+        for name, entries in sorted(changes.items())
+    ]
+    for resource, future in admin.incremental_alter_configs(resources).items():
+        keys = ", ".join(e.name for e in changes[resource.name])
+        try:
+            future.result(timeout=ADMIN_TIMEOUT_S)
+            report.configs_changed.append(f"{resource.name}: {keys}")
+        except KafkaException as exc:
+            report.errors.append(f"{resource.name}: config change failed: {exc.args[0].str()}")
 
 
 def _wait_converged(admin: AdminClient, spec: TopicsFile, timeout: float = 15.0) -> None:
@@ -406,7 +418,7 @@ def ensure_agency_topics(
     Blocking: call it from a thread (e.g. `loop.run_in_executor`) in async code.
     """
     settings = settings or get_settings()
-    validate_agency(agency_code)
+    agency_code = AgencyCode(agency_code)  # a no-op for a code parsed where it entered
     spec = spec or _spec_for(settings)
     topics = spec.topics_for_agency(agency_code)
     names = [t.name for t in topics]

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ketenbus.agencies import (
     GEMEENTE_PREFIX,
+    AgencyCode,
     InvalidAgency,
     is_gemeente,
-    validate_agency,
 )
 from ketenbus.errors import KetenbusError
 
@@ -84,9 +84,10 @@ def expand(template: str, cbs: str) -> str:
 
 def cbs_of(code: str) -> str:
     """The CBS code of a municipality agency code (`gemeente:0599` -> `0599`)."""
-    if not is_gemeente(code):
+    cbs = AgencyCode(code).cbs if is_gemeente(code) else None
+    if cbs is None:
         raise InvalidAgency(f"{code!r} is not a municipality (gemeente:<4-digit CBS code>)")
-    return code[len(GEMEENTE_PREFIX) :]
+    return cbs
 
 
 class _Strict(BaseModel):
@@ -135,7 +136,7 @@ class Agency(_Strict):
         if self.is_pattern and self.code != GEMEENTE_PATTERN:
             raise ValueError(f"the only agency pattern is {GEMEENTE_PATTERN!r}")
         try:
-            validate_agency(expand(self.code, sample))
+            AgencyCode(expand(self.code, sample))
         except InvalidAgency as exc:
             raise ValueError(str(exc)) from exc
         if not re.fullmatch(r"\d{20}", expand(self.oin, sample)):
@@ -358,13 +359,13 @@ class TopicsFile(_Strict):
 
     def agency(self, code: str) -> Agency:
         """The agency of a code; unlisted municipalities come from the pattern entry."""
-        validate_agency(code)
+        code = AgencyCode(code)
         for agency in self.agencies:
             if agency.code == code:
                 return agency
         pattern = self.gemeente_pattern
-        if is_gemeente(code) and pattern is not None:
-            return pattern.for_municipality(cbs_of(code))
+        if code.cbs is not None and pattern is not None:
+            return pattern.for_municipality(code.cbs)
         raise UnknownAgencyTopics(f"agency {code!r} is not declared in topics.yaml")
 
     def service(self, name: str) -> Service:
@@ -424,10 +425,10 @@ class TopicsFile(_Strict):
 
     def topics_for_agency(self, code: str) -> list[ResolvedTopic]:
         """The topics an agency owns (its source and notification topics)."""
-        validate_agency(code)
+        code = AgencyCode(code)
         resolved = [self.resolve(e) for e in self.topics if not e.is_pattern and e.owner == code]
-        if is_gemeente(code) and self.gemeente_pattern is not None:
-            cbs = cbs_of(code)
+        cbs = code.cbs
+        if cbs is not None and self.gemeente_pattern is not None:
             resolved.extend(
                 self.resolve(e, cbs)
                 for e in self.topics

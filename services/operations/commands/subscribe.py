@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ketenbus.agencies import InvalidAgency, validate_agency
+
+if TYPE_CHECKING:
+    from operations.follow import StartAt
 
 EXIT_USAGE = 2
 EXIT_NO_TOPIC = 3
@@ -30,6 +33,28 @@ def _line(note: dict[str, Any], partition: int, offset: int) -> str:
         f"{note['issued_at']}  {note['case_id']}  {note['status']}  {violations}"
         f"  [{changes}]  p{partition}@{offset}"
     )
+
+
+def _start(
+    group: str | None, from_beginning: bool, offset: int | None, since: str | None
+) -> StartAt:
+    """Where to start from the options (at most one); a usage error exits 2."""
+    from operations.follow import StartAt
+
+    if sum(x for x in (from_beginning, offset is not None, since is not None)) > 1:
+        typer.echo("give at most one of --from-beginning, --offset, --since", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if from_beginning:
+        return StartAt("beginning")
+    if offset is not None:
+        return StartAt("offset", offset=offset)
+    if since is not None:
+        try:
+            return StartAt("time", moment=_parse_moment(since))
+        except ValueError:
+            typer.echo(f"--since {since!r} is not an ISO 8601 time", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+    return StartAt("committed" if group else "end")
 
 
 def subscribe(
@@ -64,27 +89,14 @@ def subscribe(
     --group a new group starts at the end unless a start option is given.
     """
     from ketenbus.settings import get_settings
-    from operations.follow import NotificationTopicMissing, StartAt, follow
+    from operations.follow import NotificationTopicMissing, follow
 
     try:
         validate_agency(agency)
     except InvalidAgency as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    if sum(x for x in (from_beginning, offset is not None, since is not None)) > 1:
-        typer.echo("give at most one of --from-beginning, --offset, --since", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    start = StartAt("committed" if group else "end")
-    if from_beginning:
-        start = StartAt("beginning")
-    elif offset is not None:
-        start = StartAt("offset", offset=offset)
-    elif since is not None:
-        try:
-            start = StartAt("time", moment=_parse_moment(since))
-        except ValueError:
-            typer.echo(f"--since {since!r} is not an ISO 8601 time", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
+    start = _start(group, from_beginning, offset, since)
     followed = follow(
         agency,
         get_settings().bootstrap_servers,

@@ -1,6 +1,8 @@
 # Entry points for people and CI:
 #   make demo  - a venv with ketenbus installed, then `ketenbus demo` (broker, services, Carnisse)
 #   make test  - unit tests, then integration tests against a real embedded Kafka broker
+#   make test-faults - the long fault runs (N correlator workers under SIGKILL, a 3-node
+#                quorum losing a broker); .ci/run runs them after `make test`
 # The venv is reinstalled only when pyproject.toml changes (the install is editable).
 
 SHELL := /bin/bash
@@ -18,7 +20,7 @@ export KETENBUS_KAFKA_PORT
 KETENBUS_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KETENBUS_KAFKA_PORT)
 export KETENBUS_BOOTSTRAP_SERVERS
 
-.PHONY: install demo test
+.PHONY: install tools demo test test-faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +29,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,dev]'
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) tools
+
+# Tools the tests run for real: promtool and prometheus (Debian's `prometheus` package).
+# Installed only when missing; CI and the dev machines run as root (no sudo).
+tools:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+	  echo "installing Debian's prometheus (promtool) for the alert-rule tests"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus; \
+	fi
 
 demo: install
 	$(BIN)/ketenbus demo
@@ -46,6 +56,10 @@ test: install
 	$(BIN)/ketenbus kafka up; \
 	unit=0; integration=0; \
 	run_pytest tests/unit || unit=$$?; \
-	run_pytest tests/integration || integration=$$?; \
+	run_pytest tests/integration -m "not faults" || integration=$$?; \
 	echo "make test: unit exit $$unit, integration exit $$integration"; \
 	[ "$$unit" -eq 0 ] && [ "$$integration" -eq 0 ]
+
+# The fault runs start their own brokers (one each, or a 3-node quorum) and workers.
+test-faults: install
+	$(BIN)/pytest tests/integration -m faults

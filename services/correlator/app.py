@@ -50,6 +50,7 @@ from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.contracts.codec import get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import faust_broker
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.metrics import (
     BACKBONE_CLOCK,
@@ -66,9 +67,12 @@ configure_logging(settings.log_level)
 log = get_logger("correlator")
 codec = get_codec()
 
+# SASL_SSL as the correlator's principal (KETENBUS_KAFKA_PRINCIPAL, set by `ketenbus up`)
+_brokers, _credentials = faust_broker(settings)
 app = faust.App(
     settings.correlator_app_id,
-    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+    broker=_brokers,
+    broker_credentials=_credentials,
     store=settings.correlator_store,
     topic_partitions=settings.correlator_partitions,
     topic_replication_factor=1,
@@ -79,7 +83,7 @@ app = faust.App(
     table_standby_replicas=0,
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
-    datadir=str(settings.home / "correlator"),
+    datadir=str(settings.correlator_datadir),
     # Topics created after the worker subscribed are noticed within this time.
     consumer_metadata_max_age_ms=15000,
 )
@@ -129,8 +133,9 @@ _INBOXES = {DWELLING: dwelling_inbox, ORGANISATION: organisation_inbox}
 
 @lru_cache(maxsize=4096)
 def _notification_topic(recipient: str) -> TopicT:
-    ensure_agency_topics(recipient)  # a municipality's topic exists once first notified
-    return app.topic(notification_topic(recipient), key_serializer="raw", value_serializer="raw")
+    topic = notification_topic(recipient)
+    ensure_agency_topics(recipient, only=[topic])  # exists once the agency is first notified
+    return app.topic(topic, key_serializer="raw", value_serializer="raw")
 
 
 class Batch:

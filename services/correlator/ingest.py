@@ -7,13 +7,14 @@ produce to the inboxes -> commit. It also advances the backbone's event-time clo
 a batch holds a later `occurred_at` than seen so far, a tick goes to every partition of
 both inboxes (rule 6: the clock reaches every partition).
 
-Rule: docs/correlation.md#rule-6.
+Rules: docs/correlation.md#rule-6, docs/correlation.md#rule-8.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -27,8 +28,9 @@ from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
 from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.deadletter import dead_letter
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
-from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED
+from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED, INGEST_ALIVE, INGEST_RESTARTS
 from ketenbus.settings import Settings
 
 log = get_logger("correlator.ingest")
@@ -38,22 +40,37 @@ log = get_logger("correlator.ingest")
 #: once the stream pauses, the exact clock is sent. Stalling is a matter of 30 days.
 TICK_EVERY_MS = 3600 * 1000
 
+#: Consumer restarts are counted over this many seconds (settings.correlator_ingest_restarts).
+RESTART_WINDOW_S = 60.0
+
 
 class IngestError(RuntimeError):
     """The inboxes did not acknowledge a batch; its offsets stay uncommitted."""
+
+
+class IngestGaveUp(RuntimeError):
+    """The consumer kept failing; the worker must be restarted (its /healthz says 503)."""
+
+
+def _reason(exc: Exception) -> str:
+    """A metric label for why the consumer restarted: the Kafka error name, or the type."""
+    if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
+        return str(exc.args[0].name())
+    return type(exc).__name__
 
 
 class AgencyMismatch(ValueError):
     """An event names another agency than the topic it was published on."""
 
 
-def create_internal_topics(settings: Settings) -> None:
-    """The inboxes and table changelogs exist before the faust worker starts (idempotent).
+def create_internal_topics(settings: Settings) -> int:
+    """The inboxes, table changelogs and faust's leader topic exist before the faust worker
+    starts (idempotent); returns their replication factor (3 on a cluster, else 1).
 
     A worker that subscribes to a missing topic does not see it for minutes, and with
     auto-creation off a write to a missing changelog waits forever.
     """
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient(client_config(settings))
     replicas = min(3, len(admin.list_topics(timeout=10).brokers))
     inboxes = [
         NewTopic(
@@ -72,13 +89,21 @@ def create_internal_topics(settings: Settings) -> None:
         )
         for table in TABLES
     ]
-    for topic, future in admin.create_topics(inboxes + changelogs).items():
+    # faust elects its assignment leader through this topic; on a cluster it must survive
+    # the loss of a broker like the others (faust would create it with one replica).
+    leader = NewTopic(
+        f"{settings.correlator_app_id}-__assignor-__leader",
+        num_partitions=1,
+        replication_factor=replicas,
+    )
+    for topic, future in admin.create_topics([*inboxes, *changelogs, leader]).items():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
         log.info("internal_topic_ready", topic=topic)
+    return replicas
 
 
 class Ingest:
@@ -93,7 +118,7 @@ class Ingest:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._errors: list[KafkaError] = []
-        common = {"bootstrap.servers": settings.bootstrap_servers}
+        common = client_config(settings)
         self._consumer_config = {
             **common,
             "group.id": settings.correlator_group,
@@ -128,8 +153,18 @@ class Ingest:
             self._thread.join(timeout=10)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # the thread's boundary: say so loudly, /healthz turns 503
+            INGEST_ALIVE.set(0)
+            log.exception("ingest_died", error=str(exc), kind=type(exc).__name__)
+            raise
+
+    def _run(self) -> None:
+        restarts: deque[float] = deque()
         while not self._stop.is_set():
             self.consumer.subscribe([SOURCE_TOPIC_PATTERN])
+            INGEST_ALIVE.set(1)
             log.info("ingest_started", pattern=SOURCE_TOPIC_PATTERN)
             try:
                 while not self._stop.is_set():
@@ -138,15 +173,36 @@ class Ingest:
                         self.process(batch)
                     else:
                         self._catch_up()
-            except IngestError as exc:
-                # Nothing of the failed batch was committed: start over from the
-                # committed offsets with a fresh consumer.
-                log.error("ingest_batch_failed", error=str(exc))
-                self.consumer.close()
+            except (IngestError, KafkaException) as exc:
+                # Nothing of the failed batch was committed (a commit refused during a
+                # rebalance: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS):
+                # start over from the committed offsets with a fresh consumer. Its records
+                # are routed again, which changes nothing (rule 8), by whichever worker
+                # owns their partition now.
+                now = time.monotonic()
+                restarts.append(now)
+                while restarts and restarts[0] < now - RESTART_WINDOW_S:
+                    restarts.popleft()
+                INGEST_RESTARTS.labels(reason=_reason(exc)).inc()
+                if len(restarts) > self.settings.correlator_ingest_restarts:
+                    raise IngestGaveUp(
+                        f"{len(restarts)} consumer restarts within {RESTART_WINDOW_S:.0f}s;"
+                        f" last: {exc}"
+                    ) from exc
+                log.warning("ingest_consumer_restarted", reason=_reason(exc), error=str(exc))
+                self._close_consumer()
+                self._stop.wait(min(5.0, 0.5 * len(restarts)))
                 self.consumer = Consumer(self._consumer_config)
                 continue
-        self.consumer.close()
+        INGEST_ALIVE.set(0)
+        self._close_consumer()
         self.producer.flush(10)
+
+    def _close_consumer(self) -> None:
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError) as exc:  # closing a fenced member may fail
+            log.warning("ingest_consumer_close_failed", error=str(exc))
 
     def process(self, batch: list[Message]) -> None:
         """One batch: everything produced and acknowledged before its offsets commit."""

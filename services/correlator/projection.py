@@ -14,7 +14,8 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.contracts.codec import CodecError, get_codec
-from ketenbus.settings import get_settings
+from ketenbus.kafka_clients import client_config
+from ketenbus.settings import Settings
 
 
 class TopicMissing(LookupError):
@@ -22,16 +23,22 @@ class TopicMissing(LookupError):
 
 
 def read_topic(
-    topic: str, bootstrap_servers: str | None = None, timeout: float = 60.0
+    topic: str,
+    bootstrap_servers: str | None = None,
+    timeout: float = 60.0,
+    *,
+    settings: Settings | None = None,
 ) -> Iterator[Message]:
     """Every record of `topic` from its low watermark up to its end as of now."""
+    extra = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers,
-            "group.id": f"ketenbus-reader-{uuid.uuid4()}",  # never joined, never committed
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        client_config(
+            settings,
+            group_id=f"ketenbus-reader-{uuid.uuid4()}",  # never joined, never committed
+            enable_auto_commit=False,
+            enable_partition_eof=True,
+            extra=extra,
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10)

@@ -5,9 +5,17 @@ Maven Central through `deploy/kafka/pom.xml` (cached per version), the machine's
 runs them, the storage tool formats each node's data dir, and `kafka.Kafka` runs each node
 in combined broker+controller mode with static controller voters.
 
+Secured like production (docs/security.md): the client listener speaks SASL_SSL with
+SCRAM-SHA-512 only, the KRaft StandardAuthorizer denies whatever no ACL allows, and the
+controller listener (loopback) takes only the brokers' own certificate (mutual TLS). On
+first start the dev CA, the broker certificate and a SCRAM credential for the admin and
+every fixed principal of topics.yaml are made under `<home>/secrets/` (0600) and added
+at format time (`--add-scram`, passed in an argument file, never on the command line).
+
 Layout under `settings.home`:
-    kafka/                 the single broker: server.properties, data/, logs/server.log
+    kafka/                 the single broker: server.properties (0600), data/, logs/server.log
     kafka-cluster/node-N/  node N of the 3-node quorum, same shape
+    secrets/               ca.pem, ca.key, broker.pem, broker.key, <principal>.properties
     run/kafka*.pid         JSON pid files (pid, port, version) of running nodes
 """
 
@@ -27,11 +35,16 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ketenbus.errors import KetenbusError
 from ketenbus.processes import pid_alive
+from ketenbus.security import pki, scram, store
+from ketenbus.security.errors import SecurityError
+from ketenbus.security.names import ADMIN
+from ketenbus.security.principals import fixed_principals
+from ketenbus.security.properties import write_private
 from ketenbus.settings import PROJECT_ROOT, Settings
 
 LOOPBACK = "127.0.0.1"
@@ -192,19 +205,101 @@ class NodeConfig:
         return f"{LOOPBACK}:{self.port}"
 
 
-def render_properties(node: NodeConfig) -> dict[str, str]:
-    """The server.properties of one node; replication follows the quorum size (1 or 3)."""
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """What a node needs to be secured: the dev PKI and the admin's SCRAM password."""
+
+    pki: pki.PkiFiles
+    admin_password: str = field(repr=False)
+
+    def properties(self) -> dict[str, str]:
+        """SASL_SSL client listener, mutual-TLS controller listener, StandardAuthorizer."""
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{ADMIN}" password="{self.admin_password}";'
+        )
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            # the brokers talk to each other over the client listener as the admin
+            "listener.name.client.scram-sha-512.sasl.jaas.config": jaas,
+            # PEM key store inline (Kafka 4: no keytool); the key never leaves this 0600 file
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.certificate.chain": self.pki.broker_cert.read_text(),
+            "ssl.keystore.key": self.pki.broker_key.read_text(),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.pki.ca_cert),
+            # the controller quorum admits only holders of a certificate of the dev CA (the
+            # brokers); the certificate's CN is their principal
+            "listener.name.controller.ssl.client.auth": "required",
+            "ssl.principal.mapping.rules": "RULE:^CN=([^,]+).*$/$1/,DEFAULT",
+            "authorizer.class.name": ("org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN};User:{pki.BROKER_CN}",
+        }
+
+
+def secured_client_settings(bootstrap: str, secrets_dir: Path) -> Settings:
+    """Settings for a client acting as the admin of the embedded broker with these secrets."""
+    from ketenbus.settings import get_settings
+
+    return get_settings().model_copy(
+        update={
+            "bootstrap_servers": bootstrap,
+            "kafka_secrets_dir": secrets_dir,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_principal": ADMIN,
+            "kafka_sasl_username": None,
+            "kafka_sasl_password": None,
+            "kafka_properties_file": None,
+            "kafka_ssl_ca_location": None,
+        }
+    )
+
+
+def prepare_security(
+    settings: Settings, topics_file: Path
+) -> tuple[BrokerSecurity, list[tuple[str, str]]]:
+    """The PKI and the credentials to add at format time: admin, every fixed principal of
+    topics.yaml and any principal issued before (so a purged broker knows them again)."""
+    from ketenbus.topics.spec import TopicsError, load_topics
+
+    bootstrap = settings.bootstrap_servers
+    files = pki.ensure_pki(settings.secrets_dir)
+    try:
+        names = fixed_principals(load_topics(topics_file))
+    except TopicsError:  # `topics apply` reports an invalid file; the admin suffices here
+        names = [ADMIN]
+    try:
+        for name in names:
+            store.ensure(settings, name, bootstrap)
+        credentials = [(c.username, c.password) for c in store.all_stored(settings)]
+    except SecurityError as exc:
+        raise BrokerStartFailed(f"cannot prepare the broker's credentials: {exc}") from exc
+    admin = dict(credentials)[ADMIN]
+    return BrokerSecurity(files, admin), credentials
+
+
+def render_properties(node: NodeConfig, security: BrokerSecurity | None = None) -> dict[str, str]:
+    """The server.properties of one node; replication follows the quorum size (1 or 3).
+
+    Without `security` (unit tests of the layout only) the listeners are PLAINTEXT.
+    """
     replicas = len(node.voters)
     min_isr = min(2, replicas)
-    return {
+    client = "CLIENT" if security is not None else "PLAINTEXT"
+    protocols = (
+        "CLIENT:SASL_SSL,CONTROLLER:SSL" if security else "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    )
+    props = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": ",".join(f"{i}@{LOOPBACK}:{p}" for i, p in node.voters),
-        "listeners": f"PLAINTEXT://{LOOPBACK}:{node.port},CONTROLLER://{LOOPBACK}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{node.port}",
+        "listeners": f"{client}://{LOOPBACK}:{node.port},CONTROLLER://{LOOPBACK}:{node.controller_port}",
+        "advertised.listeners": f"{client}://{LOOPBACK}:{node.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(node.data_dir),
         # Topics come from topics.yaml (`ketenbus topics apply`), never from a typo.
         "auto.create.topics.enable": "false",
@@ -221,11 +316,25 @@ def render_properties(node: NodeConfig) -> dict[str, str]:
         "group.initial.rebalance.delay.ms": "0",
         "log.retention.hours": "168",
     }
+    if security is not None:
+        props.update(security.properties())
+    return props
 
 
 def properties_text(props: Mapping[str, str]) -> str:
-    """Java properties text (values here never need escaping: paths, ports, numbers)."""
-    return "".join(f"{key}={value}\n" for key, value in props.items())
+    """Java properties text; a multi-line value (a PEM block) is written with `\\n` escapes."""
+    return "".join(f"{key}={_escape(value)}\n" for key, value in props.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def argfile_text(args: list[str]) -> str:
+    """A java launcher @argfile: one argument a line, single-quoted (none holds a quote)."""
+    if any("'" in arg or "\n" in arg for arg in args):
+        raise ValueError("an argument with a quote or newline cannot go in an argfile")
+    return "".join(f"'{arg}'\n" for arg in args)
 
 
 def new_cluster_id() -> str:
@@ -318,8 +427,14 @@ def free_port_block(start: int, count: int, tries: int = 500) -> int:
     raise PortInUse(f"no {count} consecutive free ports in {start}..{start + tries}")
 
 
-def broker_answers(bootstrap: str, timeout: float = 5.0, expected_brokers: int = 1) -> bool:
-    """Whether the cluster at `bootstrap` answers a metadata request listing enough brokers."""
+def broker_answers(
+    bootstrap: str,
+    timeout: float = 5.0,
+    expected_brokers: int = 1,
+    settings: Settings | None = None,
+) -> bool:
+    """Whether the cluster at `bootstrap` answers a metadata request listing enough brokers
+    (to this process's principal: a broker that refuses it does not count as answering)."""
     addresses = [address.strip().rpartition(":") for address in bootstrap.split(",")]
     # A refused TCP connect answers in microseconds; the admin client would retry for seconds.
     if not any(
@@ -329,8 +444,14 @@ def broker_answers(bootstrap: str, timeout: float = 5.0, expected_brokers: int =
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    # log_level 0: a broker still starting is expected here, not worth stderr noise.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    from ketenbus.kafka_clients import client_config
+
+    try:
+        # log_level 0: a broker still starting is expected here, not worth stderr noise.
+        config = client_config(settings, bootstrap_servers=bootstrap, extra={"log_level": 0})
+    except SecurityError:  # no credentials yet: nothing was ever started here
+        return False
+    admin = AdminClient(config)
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException:
@@ -403,6 +524,11 @@ class BrokerNode:
         self.home = home
         self.pid_file = pid_file
         self.runtime = runtime
+        #: set by the front door before `format`/`launch` (LocalBroker, LocalCluster)
+        self.security: BrokerSecurity | None = None
+        #: how the readiness probe connects (as the admin, with the secrets of this broker)
+        self.client_settings: Settings | None = None
+        self.scram_credentials: list[tuple[str, str]] = []
 
     @property
     def props_file(self) -> Path:
@@ -452,7 +578,13 @@ class BrokerNode:
         if self.formatted:
             return
         self.runtime.resolve()  # fetch the jars first, so progress reads in order
-        self.runtime.progress(f"{self.name}: formatting KRaft storage (cluster {cluster_id})")
+        self.runtime.progress(
+            f"{self.name}: formatting KRaft storage (cluster {cluster_id},"
+            f" {len(self.scram_credentials)} SCRAM principals)"
+        )
+        scram_args: list[str] = []
+        for user, password in self.scram_credentials:
+            scram_args += ["--add-scram", scram.format_argument(user, password)]
         command = self.runtime.command(
             "kafka.tools.StorageTool",
             "format",
@@ -460,10 +592,20 @@ class BrokerNode:
             cluster_id,
             "-c",
             str(self.props_file),
+            *scram_args,
             logs_dir=self.logs_dir,
             heap="256m",
         )
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # The passwords go in a 0600 argument file the java launcher expands, not in argv
+        # (which `ps` shows to every user of the machine).
+        argfile = self.home / "format.args"
+        write_private(argfile, argfile_text(command[1:]))
+        try:
+            result = subprocess.run(
+                [command[0], f"@{argfile}"], capture_output=True, text=True, check=False
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip()[-2000:]
             raise BrokerStartFailed(f"{self.name}: formatting storage failed:\n{output}")
@@ -471,7 +613,10 @@ class BrokerNode:
     def _write_properties(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.props_file.write_text(properties_text(render_properties(self.config)))
+        # 0600: it holds the broker's private key and the admin's inter-broker password
+        write_private(
+            self.props_file, properties_text(render_properties(self.config, self.security))
+        )
 
     def launch(self) -> int:
         """Start the JVM (no wait); the node must be formatted and its ports free."""
@@ -517,7 +662,10 @@ class BrokerNode:
                     f" and kafka.out:\n{self._log_tail()}"
                 )
             if broker_answers(
-                self.config.bootstrap, timeout=2.0, expected_brokers=expected_brokers
+                self.config.bootstrap,
+                timeout=2.0,
+                expected_brokers=expected_brokers,
+                settings=self.client_settings,
             ):
                 return
             if time.monotonic() > deadline:
@@ -580,6 +728,17 @@ def _wait_until(condition: Callable[[], bool], timeout: float, interval: float =
 
 # --------------------------------------------------------------------------- front doors
 
+DEFAULT_TOPICS_FILE = PROJECT_ROOT / "topics.yaml"
+
+
+def _secure(nodes: list[BrokerNode], client_settings: Settings, topics_file: Path) -> None:
+    """Give the nodes the PKI and credentials (made on first use) they start with."""
+    security, credentials = prepare_security(client_settings, topics_file)
+    for node in nodes:
+        node.security = security
+        node.scram_credentials = credentials
+        node.client_settings = client_settings
+
 
 class LocalBroker:
     """The single-node embedded broker (`ketenbus kafka up | down | status`)."""
@@ -594,10 +753,14 @@ class LocalBroker:
         cache_dir: Path,
         start_timeout: float = 180.0,
         progress: Progress = _silent,
+        secrets_dir: Path | None = None,
+        topics_file: Path = DEFAULT_TOPICS_FILE,
     ) -> None:
         self.runtime = _Runtime(version=version, heap=heap, cache_dir=cache_dir, progress=progress)
         self.root = home / "kafka"
         self.start_timeout = start_timeout
+        self.secrets_dir = secrets_dir or home / "secrets"
+        self.topics_file = topics_file
         config = NodeConfig(
             node_id=1, port=port, voters=((1, port + 1),), data_dir=self.root / "data"
         )
@@ -613,14 +776,22 @@ class LocalBroker:
             cache_dir=settings.kafka_cache_dir,
             start_timeout=settings.kafka_start_timeout,
             progress=progress,
+            secrets_dir=settings.secrets_dir,
+            topics_file=settings.topics_file,
         )
 
     @property
     def bootstrap_servers(self) -> str:
         return self.node.config.bootstrap
 
+    @property
+    def client_settings(self) -> Settings:
+        """Settings of an admin client of this broker (its secrets dir, its address)."""
+        return secured_client_settings(self.bootstrap_servers, self.secrets_dir)
+
     def start(self) -> str:
         """Start the broker unless it runs; return once it answers. Returns bootstrap servers."""
+        _secure([self.node], self.client_settings, self.topics_file)
         if self.node.pid() is not None:
             self.runtime.progress(f"kafka: already running on {self.bootstrap_servers}")
         else:
@@ -663,9 +834,14 @@ class LocalCluster:
         size: int = CLUSTER_SIZE,
         start_timeout: float = 180.0,
         progress: Progress = _silent,
+        secrets_dir: Path | None = None,
+        topics_file: Path = DEFAULT_TOPICS_FILE,
     ) -> None:
         self.runtime = _Runtime(version=version, heap=heap, cache_dir=cache_dir, progress=progress)
         self.root = home / "kafka-cluster"
+        # the same CA and credentials as the single broker of this home
+        self.secrets_dir = secrets_dir or home / "secrets"
+        self.topics_file = topics_file
         self.size = size
         self.start_timeout = start_timeout
         ids = range(1, size + 1)
@@ -696,11 +872,18 @@ class LocalCluster:
             cache_dir=settings.kafka_cache_dir,
             start_timeout=settings.kafka_start_timeout,
             progress=progress,
+            secrets_dir=settings.secrets_dir,
+            topics_file=settings.topics_file,
         )
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(node.config.bootstrap for node in self.nodes.values())
+
+    @property
+    def client_settings(self) -> Settings:
+        """Settings of an admin client of the quorum (its secrets dir, its addresses)."""
+        return secured_client_settings(self.bootstrap_servers, self.secrets_dir)
 
     def node(self, node_id: int) -> BrokerNode:
         try:
@@ -717,6 +900,7 @@ class LocalCluster:
 
     def start(self) -> str:
         """Start every node that is not running, then wait until each sees the whole quorum."""
+        _secure(list(self.nodes.values()), self.client_settings, self.topics_file)
         cluster_id = self._cluster_id()
         for node in self.nodes.values():
             if node.pid() is None:
@@ -737,6 +921,7 @@ class LocalCluster:
     def start_node(self, node_id: int) -> None:
         """Start one stopped node again and wait until it answers."""
         node = self.node(node_id)
+        _secure([node], self.client_settings, self.topics_file)
         if node.pid() is None:
             node.format(self._cluster_id())
             node.launch()

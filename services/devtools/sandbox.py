@@ -11,47 +11,83 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.embedded_kafka import LocalBroker, free_port_block
-from ketenbus.settings import get_settings
+from devtools.embedded_kafka import LocalBroker, LocalCluster, free_port_block
+from ketenbus.settings import Settings, get_settings
 
 KETENBUS = [sys.executable, "-m", "ketenbus"]
 
 
 class Backbone:
-    """One broker + correlator under `home`, all addressed through environment variables."""
+    """One broker (or a 3-node quorum) + correlator workers under `home`, all addressed
+    through environment variables.
 
-    def __init__(self, home: Path) -> None:
+    Worker n runs with KETENBUS_CORRELATOR_WORKER=n (its own data directory) on web port
+    `web_port + n - 1`; `correlator` is worker 1, as before there were several.
+    """
+
+    def __init__(self, home: Path, *, cluster: bool = False, max_workers: int = 3) -> None:
         settings = get_settings()
         self.home = home
-        port = free_port_block(20000 + (os.getpid() % 200) * 40, 2)
-        self.broker = LocalBroker(
-            port=port,
-            home=home,
-            version=settings.kafka_version,
-            heap=settings.kafka_heap,
-            cache_dir=settings.kafka_cache_dir,
-        )
-        web_port = free_port_block(port + 10, 1)
+        self.web_port = 0
+        self.broker: LocalBroker | LocalCluster
+        if cluster:
+            port = free_port_block(20000 + (os.getpid() % 200) * 40, 6)
+            self.broker = LocalCluster(
+                base_port=port,
+                home=home,
+                version=settings.kafka_version,
+                heap=settings.kafka_heap,
+                cache_dir=settings.kafka_cache_dir,
+                start_timeout=settings.kafka_start_timeout,
+            )
+            bootstrap = self.broker.bootstrap_servers
+            web_port = free_port_block(port + 10, max_workers)
+        else:
+            port = free_port_block(20000 + (os.getpid() % 200) * 40, 2)
+            self.broker = LocalBroker(
+                port=port,
+                home=home,
+                version=settings.kafka_version,
+                heap=settings.kafka_heap,
+                cache_dir=settings.kafka_cache_dir,
+            )
+            bootstrap = f"127.0.0.1:{port}"
+            web_port = free_port_block(port + 10, max_workers)
+        self.web_port = web_port
         self.env = {
             **os.environ,
-            "KETENBUS_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "KETENBUS_BOOTSTRAP_SERVERS": bootstrap,
             "KETENBUS_KAFKA_PORT": str(port),
             "KETENBUS_HOME": str(home),
+            # this backbone's own broker, CA and credentials; the CLI acts as its admin
+            "KETENBUS_KAFKA_SECRETS_DIR": str(self.broker.secrets_dir),
+            "KETENBUS_KAFKA_PRINCIPAL": "admin",
             "KETENBUS_CORRELATOR_PORT": str(web_port),
             "KETENBUS_ENVIRONMENT": "test",
         }
-        self.correlator: subprocess.Popen[bytes] | None = None
+        self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self._published = 0
+
+    @property
+    def correlator(self) -> subprocess.Popen[bytes] | None:
+        """Worker 1."""
+        return self.workers.get(1)
 
     @property
     def bootstrap_servers(self) -> str:
         return self.env["KETENBUS_BOOTSTRAP_SERVERS"]
+
+    @property
+    def client_settings(self) -> Settings:
+        """Settings of an admin client of this backbone's broker (its own secrets)."""
+        return self.broker.client_settings
 
     def start(self) -> Backbone:
         self.broker.start()
@@ -59,27 +95,39 @@ class Backbone:
         self.start_correlator()
         return self
 
-    def start_correlator(self, **extra_env: str) -> None:
-        log = (self.home / "correlator.log").open("ab")
-        self.correlator = subprocess.Popen(
-            [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
-            env={**self.env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def start_correlator(self, worker: int = 1, **extra_env: str) -> subprocess.Popen[bytes]:
+        """Start worker `worker` (its own data directory and web port)."""
+        name = "correlator.log" if worker == 1 else f"correlator-{worker}.log"
+        with (self.home / name).open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
+                env={
+                    **self.env,
+                    # as in `ketenbus up`: the correlator's own principal, held to its ACLs
+                    "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-correlator",
+                    "KETENBUS_CORRELATOR_WORKER": str(worker),
+                    "KETENBUS_CORRELATOR_PORT": str(self.web_port + worker - 1),
+                    **extra_env,
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.workers[worker] = process
+        return process
 
-    def stop_correlator(self, sig: int = signal.SIGTERM) -> None:
-        if self.correlator is not None:
-            self.correlator.send_signal(sig)
+    def stop_correlator(self, sig: int = signal.SIGTERM, worker: int = 1) -> None:
+        process = self.workers.pop(worker, None)
+        if process is not None:
+            process.send_signal(sig)
             try:
-                self.correlator.wait(timeout=60)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.correlator.kill()
-                self.correlator.wait()
-            self.correlator = None
+                process.kill()
+                process.wait()
 
     def stop(self) -> None:
-        self.stop_correlator(signal.SIGKILL)
+        for worker in list(self.workers):
+            self.stop_correlator(signal.SIGKILL, worker)
         self.broker.stop(purge=True)
 
     def cli(
@@ -106,6 +154,30 @@ class Backbone:
     def cases(self) -> dict[str, dict[str, Any]]:
         found = json.loads(self.cli("cases", "--json").stdout)
         return {case["case_id"]: case for case in found}
+
+    def source_record_count(self) -> int:
+        """Records on the agency source topics (`events.*`): what the brokers acknowledged."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        from ketenbus.agencies import SOURCE_TOPIC_PATTERN
+        from ketenbus.kafka_clients import client_config
+
+        pattern = re.compile(SOURCE_TOPIC_PATTERN.lstrip("^"))
+        settings = get_settings().model_copy(update={"bootstrap_servers": self.bootstrap_servers})
+        consumer = Consumer(client_config(settings, group_id="ketenbus-sandbox-count"))
+        try:
+            total = 0
+            for name, topic in consumer.list_topics(timeout=30).topics.items():
+                if not pattern.fullmatch(name):
+                    continue
+                for partition in topic.partitions:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(name, partition), timeout=30
+                    )
+                    total += high - low
+            return total
+        finally:
+            consumer.close()
 
     def notifications(self, agency: str) -> list[dict[str, Any]]:
         return list(json.loads(self.cli("notifications", "--agency", agency, "--json").stdout))

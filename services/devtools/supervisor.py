@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,7 +37,12 @@ class ServiceStartFailed(KetenbusError):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One background service; `{port}` in `args` is replaced by the port setting's value."""
+    """One background service; `{port}` in `args` is replaced by the port setting's value.
+
+    `principal` names the Kafka principal it runs as (topics.yaml `services:`), handed over
+    by NAME in KETENBUS_KAFKA_PRINCIPAL: the service reads its own properties file, so no
+    secret is ever on a command line or in the environment `ps e` shows.
+    """
 
     name: str
     module: str
@@ -44,16 +50,41 @@ class ServiceSpec:
     port_setting: str | None = None
     #: used when there is no port setting (adapters added with `ketenbus new-adapter`)
     default_port: int | None = None
+    #: added to the port setting's value (correlator worker n: n - 1)
+    port_offset: int = 0
+    #: extra environment of the process (correlator worker n: KETENBUS_CORRELATOR_WORKER=n)
+    env: tuple[tuple[str, str], ...] = ()
+    #: a path answering 2xx while the service is healthy: the service then runs under a
+    #: keeper (`devtools.keeper`) that restarts it when it exits or turns unhealthy
+    health_path: str | None = None
+    #: the Kafka principal the service runs as (its credentials are found by name)
+    principal: str | None = None
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        """The service's environment: the caller's, with its own principal and `env`."""
+        env = {**base, **dict(self.env)}
+        if self.principal is not None:
+            env["KETENBUS_KAFKA_PRINCIPAL"] = self.principal
+            # credentials of the caller (the operator) must not leak into the service
+            for key in ("KETENBUS_KAFKA_SASL_USERNAME", "KETENBUS_KAFKA_SASL_PASSWORD"):
+                env.pop(key, None)
+            env.pop("KETENBUS_KAFKA_PROPERTIES_FILE", None)
+        return env
 
     def port(self, settings: Settings) -> int | None:
         if self.port_setting:
-            return int(getattr(settings, self.port_setting))
+            return int(getattr(settings, self.port_setting)) + self.port_offset
         return settings.adapter_ports.get(self.name, self.default_port)
 
     def command(self, settings: Settings) -> list[str]:
         port = self.port(settings)
         args = [a.replace("{port}", str(port)) for a in self.args]
-        return [sys.executable, "-m", self.module, *args]
+        command = [sys.executable, "-m", self.module, *args]
+        if self.health_path is None:
+            return command
+        url = f"http://127.0.0.1:{port}{self.health_path}"
+        keeper = [sys.executable, "-m", "devtools.keeper", "--name", self.name]
+        return [*keeper, "--health-url", url, "--", *command]
 
     @property
     def installed(self) -> bool:
@@ -63,15 +94,75 @@ class ServiceSpec:
             return False
 
 
+def _intake(name: str, port_setting: str) -> ServiceSpec:
+    return ServiceSpec(
+        name,
+        f"agencies.{name}",
+        ("--port", "{port}"),
+        port_setting,
+        principal=intake_principal(name),
+    )
+
+
+def intake_principal(adapter: str) -> str:
+    """The principal of an agency service (topics.yaml service `intake-<adapter>`)."""
+    return f"ketenbus-intake-{adapter}"
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("gemeente", "agencies.gemeente", ("--port", "{port}"), "gemeente_port"),
-    ServiceSpec("nla", "agencies.nla", ("--port", "{port}"), "nla_port"),
-    ServiceSpec("politie", "agencies.politie", ("--port", "{port}"), "politie_port"),
-    ServiceSpec("nau", "agencies.nau", ("--port", "{port}"), "nau_port"),
-    ServiceSpec("correlator", "correlator", ("worker", "--web-port", "{port}"), "correlator_port"),
-    ServiceSpec("lagmonitor", "operations.lagmonitor", (), "lagmonitor_port"),
-    ServiceSpec("webhook", "operations.webhook", (), "webhook_port"),
+    _intake("gemeente", "gemeente_port"),
+    _intake("nla", "nla_port"),
+    _intake("politie", "politie_port"),
+    _intake("nau", "nau_port"),
+    ServiceSpec(
+        "lagmonitor",
+        "operations.lagmonitor",
+        (),
+        "lagmonitor_port",
+        principal="ketenbus-lagmonitor",
+    ),
+    ServiceSpec("webhook", "operations.webhook", (), "webhook_port", principal="ketenbus-webhook"),
 )
+
+
+def correlator_worker_name(worker: int) -> str:
+    """`correlator` for worker 1 (as before scaling out), `correlator-<n>` for the others."""
+    return "correlator" if worker == 1 else f"correlator-{worker}"
+
+
+#: the principal every correlator worker runs as (topics.yaml service `correlator`)
+CORRELATOR_PRINCIPAL = "ketenbus-correlator"
+
+
+def correlator_services(settings: Settings) -> tuple[ServiceSpec, ...]:
+    """One spec per correlator worker (settings.correlator_workers), each with its own
+    worker number (data directory) and web port, kept alive by a keeper on /healthz."""
+    return tuple(
+        ServiceSpec(
+            correlator_worker_name(n),
+            "correlator",
+            ("worker", "--web-port", "{port}"),
+            "correlator_port",
+            port_offset=n - 1,
+            env=(("KETENBUS_CORRELATOR_WORKER", str(n)),),
+            health_path="/healthz",
+            principal=CORRELATOR_PRINCIPAL,
+        )
+        for n in range(1, settings.correlator_workers + 1)
+    )
+
+
+def stray_correlator_services(settings: Settings, known: set[str]) -> tuple[ServiceSpec, ...]:
+    """Workers beyond settings.correlator_workers that still have a pid file (started by an
+    earlier `ketenbus up --workers N`), so `down` and `status` still see them."""
+    pattern = re.compile(r"^correlator-(\d+)\.pid$")
+    numbers = sorted(
+        int(match.group(1))
+        for path in (settings.run_dir.glob("correlator-*.pid") if settings.run_dir.is_dir() else ())
+        if (match := pattern.match(path.name)) and path.stem not in known
+    )
+    wide = settings.model_copy(update={"correlator_workers": max(numbers, default=0)})
+    return tuple(spec for spec in correlator_services(wide) if spec.name not in known)
 
 
 def adapter_services(settings: Settings) -> tuple[ServiceSpec, ...]:
@@ -98,7 +189,13 @@ def adapter_services(settings: Settings) -> tuple[ServiceSpec, ...]:
         except AdapterNotFound:  # listed as "not installed" by `ketenbus status`
             port = None
         specs.append(
-            ServiceSpec(name, adapter_module(name), ("--port", "{port}"), default_port=port)
+            ServiceSpec(
+                name,
+                adapter_module(name),
+                ("--port", "{port}"),
+                default_port=port,
+                principal=intake_principal(name),
+            )
         )
     return tuple(specs)
 
@@ -134,6 +231,9 @@ class Supervisor:
         self.settings = settings or get_settings()
         if services is None:
             services = (*SERVICES, *adapter_services(self.settings))
+            services = (*services, *correlator_services(self.settings))
+            known = {spec.name for spec in services}
+            services = (*services, *stray_correlator_services(self.settings, known))
         self.services = services
         self.run_dir = self.settings.run_dir
 
@@ -185,7 +285,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: `down` stops it and its children
-                env=os.environ.copy(),
+                env=spec.environment(dict(os.environ)),
             )
         self.pid_file(spec).write_text(f"{process.pid}\n")
         self._wait_started(spec, process, port)

@@ -30,6 +30,7 @@ from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, RECORDS_ACCEPTED, RECORDS_REJECTED
 from ketenbus.producer import DeliveryFailed, DeliveryReport, OutgoingRecord, ReliableProducer
+from ketenbus.security.errors import CredentialsMissing
 from ketenbus.settings import Settings
 
 log = get_logger("adapter")
@@ -38,35 +39,60 @@ ACK_TIMEOUT_S = 75.0  # > the producer's message.timeout.ms: librdkafka reports 
 
 
 class ProducerPool:
-    """One idempotent producer per Kafka principal, made through `client_config`.
+    """The producers of one intake process, made through `client_config`.
 
-    Producers are keyed by their configuration: principals whose configurations are equal
-    (no per-principal credentials configured) share one producer.
+    `per_agency` (`ketenbus publish`, run by an agency with its own credentials): each
+    record is produced as its agency's principal (`principal_of(agency)`), with the
+    credentials in `<secrets dir>/<principal>.properties`; an agency whose credentials are
+    not there goes as the process's own principal (the broker's ACLs decide either way).
+    Otherwise (an agency service) everything goes as the process's own principal
+    (`ketenbus-intake-<service>`), which the ACLs let write its agencies' topics.
+    Producers are keyed by their configuration: equal configurations share one producer.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, per_agency: bool = False) -> None:
         self.settings = settings
+        self.per_agency = per_agency
         self._by_config: dict[tuple[tuple[str, str], ...], ReliableProducer] = {}
         self._by_principal: dict[str | None, ReliableProducer] = {}
+        self._by_agency: dict[str | None, ReliableProducer] = {}
         self._lock = threading.Lock()
+
+    def principal_for(self, agency: str | None) -> str | None:
+        """The principal a record of `agency` is produced as (None: the process's own)."""
+        if not self.per_agency or agency is None:
+            return None
+        principal = principal_of(agency)
+        try:
+            client_config(self.settings, principal=principal)
+        except CredentialsMissing:
+            return None
+        return principal
+
+    def config_for(self, principal: str | None) -> dict[str, Any]:
+        return client_config(self.settings, principal=principal)
 
     def for_principal(self, principal: str | None) -> ReliableProducer:
         found = self._by_principal.get(principal)
         if found is not None:
             return found
         with self._lock:
-            config: dict[str, Any] = client_config(self.settings, principal=principal)
+            config = self.config_for(principal)
             key = tuple(sorted((k, str(v)) for k, v in config.items()))
             producer = self._by_config.get(key)
             if producer is None:
-                producer = ReliableProducer(None, **config)
+                producer = ReliableProducer(settings=self.settings, principal=principal)
                 self._by_config[key] = producer
             self._by_principal[principal] = producer
             return producer
 
     def for_agency(self, agency: str | None) -> ReliableProducer:
-        """The producer of `agency`'s principal (None: the process's own)."""
-        return self.for_principal(principal_of(agency) if agency else None)
+        """The producer for records of `agency` (None: the process's own principal)."""
+        key = agency if self.per_agency else None
+        found = self._by_agency.get(key)
+        if found is None:
+            found = self._by_agency[key] = self.for_principal(self.principal_for(agency))
+        return found
 
     @property
     def producers(self) -> list[ReliableProducer]:
@@ -209,11 +235,9 @@ class IntakePublisher:
     ) -> list[tuple[str | None, OutgoingRecord]]:
         if self.fingerprints is None:
             return []
+        # written as the process's own principal (an agency writes only its events topic)
         return [
-            (
-                p.record.agency,
-                self.fingerprints.outgoing(p.record.agency, p.record.ref, p.fingerprint),
-            )
+            (None, self.fingerprints.outgoing(p.record.agency, p.record.ref, p.fingerprint))
             for p, claim in done
             if claim is Claim.NEW
         ]

@@ -23,11 +23,15 @@ def build_publisher(
     *,
     settings: Settings | None = None,
     follow_fingerprints: bool = False,
+    per_agency_principals: bool = False,
 ) -> IntakePublisher:
     """A publisher for the named adapter services (default: every adapter).
 
     `follow_fingerprints`: keep reading other processes' ref fingerprints (a long-running
-    service); a one-shot import reads them once.
+    service); a one-shot import reads them once. `per_agency_principals`: produce each
+    record as its agency's principal (`ketenbus publish`, run by an agency with its own
+    credentials); an agency service produces as its own principal (`ketenbus-intake-*`),
+    which the ACLs let write its agencies' topics.
     """
     settings = settings or get_settings()
     pseudonymiser = Pseudonymiser(pseudonym_key(settings))
@@ -40,4 +44,6 @@ def build_publisher(
         before_load=topics.ensure_shared,
         follow=follow_fingerprints,
     )
-    return IntakePublisher(intake, ProducerPool(settings), topics, fingerprints)
+    return IntakePublisher(
+        intake, ProducerPool(settings, per_agency=per_agency_principals), topics, fingerprints
+    )

@@ -47,7 +47,7 @@ class TopicEnsurer:
         with self._lock:
             if self._deadletter_ok:
                 return
-            admin = make_admin(self.settings.bootstrap_servers)
+            admin = make_admin(settings=self.settings)
             existing = admin.list_topics(timeout=10).topics
             if any(name not in existing for name in SHARED_TOPICS):
                 # both are declared in topics.yaml: apply the whole file

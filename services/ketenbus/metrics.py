@@ -56,6 +56,14 @@ NOTIFICATIONS_SENT = Counter(
 BACKBONE_CLOCK = Gauge(
     "ketenbus_backbone_clock_seconds", "The event-time clock (latest occurred_at seen), epoch s"
 )
+INGEST_ALIVE = Gauge(
+    "ketenbus_correlator_ingest_up", "1 while the worker's ingest stage consumes, else 0"
+)
+INGEST_RESTARTS = Counter(
+    "ketenbus_correlator_ingest_restarts_total",
+    "Times the ingest stage restarted its consumer after a Kafka error (e.g. a rebalance)",
+    ["reason"],
+)
 
 # Consumer lag (lagmonitor). These gauges are exposed from the latest sample only (a custom
 # collector, registered by the lag monitor service): the series of a group or partition

@@ -15,8 +15,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import client_config
 from ketenbus.metrics import DELIVERY_ERRORS, PRODUCE_SECONDS
-from ketenbus.settings import get_settings
+from ketenbus.settings import Settings
 
 Headers = Sequence[tuple[str, bytes | str]]
 
@@ -55,16 +56,26 @@ def _topic_kind(topic: str) -> str:
 class ReliableProducer:
     """confluent-kafka Producer with idempotence on and delivery reports awaited."""
 
-    def __init__(self, bootstrap_servers: str | None = None, **config: Any) -> None:
-        conf: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers,
+    def __init__(
+        self,
+        bootstrap_servers: str | None = None,
+        *,
+        settings: Settings | None = None,
+        principal: str | None = None,
+        **config: Any,
+    ) -> None:
+        """Connects as `principal` (None: the process's own) through `client_config`;
+        `config` holds librdkafka settings by their dotted names."""
+        defaults: dict[str, Any] = {
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
             "message.timeout.ms": 60000,
         }
-        conf.update(config)
+        if bootstrap_servers:
+            defaults["bootstrap.servers"] = bootstrap_servers
+        conf = client_config(settings, principal=principal, extra={**defaults, **config})
         self._producer = Producer(conf)
 
     def send(self, record: OutgoingRecord, timeout: float = 60.0) -> DeliveryReport:

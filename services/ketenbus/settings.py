@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,40 @@ class Settings(BaseSettings):
     )
     kafka_start_timeout: float = Field(
         180.0, description="seconds to wait for an embedded broker to answer metadata requests"
+    )
+    # Security (docs/security.md): how this process authenticates to the brokers.
+    kafka_security_protocol: Literal["SASL_SSL", "PLAINTEXT"] = Field(
+        "SASL_SSL",
+        description="SASL_SSL (SCRAM-SHA-512 over TLS, the default and the embedded broker's"
+        " only client listener) or PLAINTEXT (an unsecured cluster elsewhere)",
+    )
+    kafka_principal: str = Field(
+        "admin",
+        description="the Kafka principal this process acts as (its credentials are read from"
+        " <home>/secrets/<principal>.properties); `ketenbus up` sets it per service; the"
+        " default, the platform admin, is the operator's CLI on a dev machine",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user of this process (overrides the properties file)"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password of this process (with kafka_sasl_username)"
+    )
+    kafka_properties_file: Path | None = Field(
+        None,
+        description="librdkafka properties file with this process's credentials (default:"
+        " <secrets dir>/<principal>.properties)",
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificate (PEM) the brokers' certificates are checked against"
+        " (default: the properties file's ssl.ca.location, else <secrets dir>/ca.pem)",
+    )
+    kafka_secrets_dir: Path | None = Field(
+        None,
+        description="where the dev CA, broker keys and principals' properties live"
+        " (default: <home>/secrets; files 0600)",
     )
     schemas_dir: Path = Field(PROJECT_ROOT / "schemas")
     topics_file: Path = Field(PROJECT_ROOT / "topics.yaml")
@@ -73,6 +108,11 @@ class Settings(BaseSettings):
     lagmonitor_window: int = Field(
         10, description="samples per partition in the sliding window that status is evaluated over"
     )
+    lagmonitor_url: str | None = Field(
+        None,
+        description="base URL of the running lag monitor, whose /status `ketenbus lag` reads;"
+        " default http://127.0.0.1:<lagmonitor_port>",
+    )
     lagmonitor_read_timeout_seconds: float = Field(
         3.0, description="time budget to read the oldest unconsumed records' timestamps per sample"
     )
@@ -90,6 +130,24 @@ class Settings(BaseSettings):
     )
     correlator_notify: bool = Field(
         True, description="produce notifications (off while `ketenbus rebuild` replays)"
+    )
+    correlator_workers: int = Field(
+        1,
+        ge=1,
+        description="correlator workers `ketenbus up` runs (one consumer group; at most"
+        " correlator_partitions of them get work); worker n listens on correlator_port + n - 1",
+    )
+    correlator_worker: int = Field(
+        1,
+        ge=1,
+        description="this worker's number; its data directory is"
+        " <home>/correlator/worker-<n>, which one live worker holds at a time",
+    )
+    correlator_ingest_restarts: int = Field(
+        5,
+        ge=0,
+        description="times the ingest stage restarts its consumer after a Kafka error within"
+        " a minute before it gives up (the worker then reports /healthz 503)",
     )
 
     # Webhook bridge (services/operations/webhook, `ketenbus webhook ...`).
@@ -158,13 +216,19 @@ class Settings(BaseSettings):
 
     @property
     def secrets_dir(self) -> Path:
-        """Where credentials, intake clients and the dev pseudonym key live (files 0600)."""
-        return self.home / "secrets"
+        """The dev CA, broker key and certificate, each principal's properties file, the
+        intake clients and the dev pseudonym key (files 0600)."""
+        return self.kafka_secrets_dir or self.home / "secrets"
 
     @property
     def run_dir(self) -> Path:
         """Where pid files and service logs live."""
         return self.home / "run"
+
+    @property
+    def correlator_datadir(self) -> Path:
+        """This correlator worker's own data directory (faust expects one per worker)."""
+        return self.home / "correlator" / f"worker-{self.correlator_worker}"
 
 
 @lru_cache(maxsize=1)

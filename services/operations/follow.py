@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from correlator.projection import notification_json
 from ketenbus.agencies import notification_topic
 from ketenbus.contracts.codec import Codec, CodecError, get_codec
 from ketenbus.errors import KetenbusError
+from ketenbus.kafka_clients import client_config
+from ketenbus.settings import Settings
 
 StartKind = Literal["end", "beginning", "offset", "time", "committed"]
 METADATA_TIMEOUT_S = 10.0
@@ -27,6 +29,17 @@ METADATA_TIMEOUT_S = 10.0
 
 class NotificationTopicMissing(KetenbusError):
     """The agency's notification topic does not exist (it is created when first notified)."""
+
+
+class NotAuthorised(KetenbusError):
+    """The broker refused this principal the topic or the consumer group (ACLs)."""
+
+
+_REFUSALS = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "may not read {topic}",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "may not use consumer group {group}"
+    " (groups must start with the principal's name)",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ def follow(
     partitions: list[int] | None = None,
     max_records: int | None = None,
     idle_exit: float | None = None,
+    settings: Settings | None = None,
 ) -> Generator[Followed, None, None]:
     """Yield the agency's notifications as they arrive, until `max_records` were yielded or
     nothing arrived for `idle_exit` seconds (or forever). With a group, a record's offset is
@@ -105,21 +119,23 @@ def follow(
         "enable.auto.offset.store": False,
         "auto.offset.reset": "latest",
     }
-    consumer = Consumer(config)
+    consumer = Consumer(client_config(settings, extra=config))  # as this process's principal
     codec = get_codec()
     try:
-        chosen = _partitions(consumer, topic, agency, partitions)
+        chosen = _partitions(consumer, topic, agency, partitions, group)
         assigned_at = _start(consumer, topic, chosen, start, group)
-        yield from _poll(consumer, codec, assigned_at, group, max_records, idle_exit)
+        yield from _poll(consumer, codec, assigned_at, topic, group, max_records, idle_exit)
     finally:
         consumer.close()  # with a group: commits the stored offsets
 
 
 def _partitions(
-    consumer: Consumer, topic: str, agency: str, partitions: list[int] | None
+    consumer: Consumer, topic: str, agency: str, partitions: list[int] | None, group: str | None
 ) -> list[int]:
     """The partitions to read: the ones asked for, else all of the (existing) topic."""
     described = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+    if described is not None and described.error is not None:
+        _raise_if_refused(described.error, topic, group)
     if described is None or described.error is not None:
         raise NotificationTopicMissing(
             f"{topic} does not exist yet: it is created when {agency} is first notified"
@@ -154,6 +170,7 @@ def _poll(
     consumer: Consumer,
     codec: Codec,
     assigned_at: list[float],
+    topic: str,
     group: str | None,
     max_records: int | None,
     idle_exit: float | None,
@@ -163,6 +180,9 @@ def _poll(
     last_seen: float | None = None
     while max_records is None or handed_out < max_records:
         message = consumer.poll(0.5)
+        error = message.error() if message is not None else None
+        if error is not None:
+            _raise_if_refused(error, topic, group)
         if message is None or message.error() is not None:
             quiet_since = last_seen or (assigned_at[0] if assigned_at else None)
             if (
@@ -183,3 +203,12 @@ def _poll(
         handed_out += 1
         if group is not None:
             consumer.store_offsets(message=message)
+
+
+def _raise_if_refused(error: KafkaError, topic: str, group: str | None) -> None:
+    """An authorization error ends the follow with why (not a silent wait for records)."""
+    reason = _REFUSALS.get(error.code())
+    if reason is not None:
+        raise NotAuthorised(
+            "refused by the broker: this principal " + reason.format(topic=topic, group=group)
+        )

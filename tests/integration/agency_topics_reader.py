@@ -9,13 +9,15 @@ from collections.abc import Iterable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from ketenbus.kafka_clients import client_config
+
 READ_TIMEOUT_S = 60.0
 
 
 def _consumer(bootstrap_servers: str) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **client_config(bootstrap_servers=bootstrap_servers),
             "group.id": f"test-agency-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
@@ -40,7 +42,7 @@ def read_at(bootstrap_servers: str, topic: str, partition: int, offset: int) -> 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """High watermark of each partition (0 for a topic that does not exist yet)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
     meta = admin.list_topics(timeout=30).topics.get(topic)
     if meta is None or meta.error is not None:
         return {}

@@ -27,6 +27,7 @@ from intake.registry import BUILTIN_ADAPTERS
 from intake.runtime import build_publisher
 from ketenbus.agencies import DEADLETTER_TOPIC, source_topic
 from ketenbus.contracts.codec import get_codec
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings, get_settings
 
 pytestmark = pytest.mark.broker
@@ -105,7 +106,11 @@ def clients(settings: Settings) -> dict[str, TestClient]:
 
 def fresh_municipality(bootstrap_servers: str) -> str:
     """A municipality whose source topic does not exist yet (counts start at zero)."""
-    topics = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=30).topics
+    topics = (
+        AdminClient(client_config(bootstrap_servers=bootstrap_servers))
+        .list_topics(timeout=30)
+        .topics
+    )
     for _ in range(200):
         cbs = f"{random.randint(9000, 9999)}"
         if f"events.gemeente.{cbs}" not in topics:
@@ -487,7 +492,7 @@ class TestNoBsnInClear:
             clients["politie"].post("/records", content=json.dumps(rejected_with_bsn)).status_code,
             clients["nla"].post("/records", content=json.dumps(kvk_is_bsn)).status_code,
         ]
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
         topics = sorted(
             t for t in admin.list_topics(timeout=30).topics if t != "__cluster_metadata"
         )

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from ketenbus.contracts.codec import Codec, EmptyMessage
 from ketenbus.contracts.examples import EVENT_SCHEMAS, example
+from ketenbus.kafka_clients import client_config
 from ketenbus.producer import DeliveryReport, OutgoingRecord, ReliableProducer
 from ketenbus.settings import PROJECT_ROOT
 
@@ -34,7 +35,7 @@ def consume_at(bootstrap_servers: str, report: DeliveryReport, timeout: float = 
     """The message a delivery report points at, read back by a plain consumer."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **client_config(bootstrap_servers=bootstrap_servers),
             "group.id": f"test-codec-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
         }

@@ -209,14 +209,14 @@ class TestRule8And9:
     def test_republishing_changes_nothing(
         self, backbone: Backbone, cases: dict[str, dict[str, Any]]
     ) -> None:
-        before = sum(1 for _ in read_topic(CASES_TOPIC, backbone.bootstrap_servers))
+        before = sum(1 for _ in read_topic(CASES_TOPIC, settings=backbone.client_settings))
         backbone.publish(SCENARIO)
         backbone.wait_idle()
-        after = sum(1 for _ in read_topic(CASES_TOPIC, backbone.bootstrap_servers))
+        after = sum(1 for _ in read_topic(CASES_TOPIC, settings=backbone.client_settings))
         assert (cases, before) == (backbone.cases(), after)
 
     def test_case_log_records_a_merged_case_as_removed(self, backbone: Backbone) -> None:
-        log = list(read_topic(CASES_TOPIC, backbone.bootstrap_servers))
+        log = list(read_topic(CASES_TOPIC, settings=backbone.client_settings))
         tombstones = [m.key().decode() for m in log if m.value() is None]
         assert [f"dwelling:BAG-{BAG_ID}"] == tombstones
 

@@ -36,6 +36,7 @@ from intake_service import ServiceProcess
 from devtools.samples import record, synthetic_bsn
 from intake.clients import make_token
 from ketenbus.agencies import DEADLETTER_TOPIC
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import get_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(900)]  # the fuzz run is one long test
@@ -417,7 +418,7 @@ class TestFuzz:
         assert (ledger.refused, 0) == (len(ours), len(without_reason))
 
     def test_f_no_bsn_in_clear(self, live: dict[str, Any], bootstrap_servers: str) -> None:
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
         topics = sorted(
             t for t in admin.list_topics(timeout=30).topics if t != "__cluster_metadata"
         )

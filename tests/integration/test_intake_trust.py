@@ -30,6 +30,7 @@ from intake.app import create_app
 from intake.clients import issue_intake_client, make_token, sign
 from intake.runtime import build_publisher
 from ketenbus.agencies import DEADLETTER_TOPIC, source_topic
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings, get_settings
 
 pytestmark = pytest.mark.broker
@@ -45,7 +46,11 @@ def settings(bootstrap_servers: str) -> Settings:
 
 
 def fresh_municipality(bootstrap_servers: str) -> str:
-    topics = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=30).topics
+    topics = (
+        AdminClient(client_config(bootstrap_servers=bootstrap_servers))
+        .list_topics(timeout=30)
+        .topics
+    )
     while True:
         cbs = f"{random.randint(9000, 9999)}"
         if f"events.gemeente.{cbs}" not in topics:

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from devtools.embedded_kafka import LocalCluster, free_port_block
+from ketenbus.kafka_clients import client_config
 from ketenbus.producer import OutgoingRecord, ReliableProducer
 from ketenbus.settings import get_settings
 
@@ -41,12 +42,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 def _create_topic(cluster: LocalCluster) -> str:
     """A topic with the quorum's default replication factor (3 by broker config)."""
     name = f"test.cluster.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin = AdminClient(client_config(cluster.client_settings))
     admin.create_topics([NewTopic(name, num_partitions=3)])[name].result(60)
     # Creation is acknowledged by the controller; each broker learns of it a moment later.
     deadline = time.monotonic() + 60
     for node in cluster.nodes.values():
-        node_admin = AdminClient({"bootstrap.servers": node.config.bootstrap})
+        node_admin = AdminClient(
+            client_config(cluster.client_settings, bootstrap_servers=node.config.bootstrap)
+        )
         while len(node_admin.list_topics(name, timeout=30).topics[name].partitions) < 3:
             if time.monotonic() > deadline:
                 break  # the assertions below report what is missing
@@ -56,15 +59,13 @@ def _create_topic(cluster: LocalCluster) -> str:
 
 def _replicas(cluster: LocalCluster, topic: str) -> list[tuple[int, int]]:
     """(replicas, in-sync replicas) per partition."""
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin = AdminClient(client_config(cluster.client_settings))
     partitions = admin.list_topics(topic, timeout=30).topics[topic].partitions
     return [(len(p.replicas), len(p.isrs)) for _, p in sorted(partitions.items())]
 
 
 def _record_count(cluster: LocalCluster, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": cluster.bootstrap_servers, "group.id": f"count-{uuid.uuid4()}"}
-    )
+    consumer = Consumer(client_config(cluster.client_settings, group_id=f"count-{uuid.uuid4()}"))
     try:
         total = 0
         for partition in range(3):
@@ -80,7 +81,9 @@ class TestQuorum:
 
     def test_every_node_sees_three_brokers(self, cluster: LocalCluster) -> None:
         for node in cluster.nodes.values():
-            admin = AdminClient({"bootstrap.servers": node.config.bootstrap})
+            admin = AdminClient(
+                client_config(cluster.client_settings, bootstrap_servers=node.config.bootstrap)
+            )
             assert {1, 2, 3} == set(admin.list_topics(timeout=30).brokers)
 
     def test_default_topic_has_three_in_sync_replicas(self, cluster: LocalCluster) -> None:
@@ -98,7 +101,7 @@ class TestOneNodeDown:
             records = [
                 OutgoingRecord(topic=topic, key=f"k{i}", value=f"v{i}".encode()) for i in range(30)
             ]
-            with ReliableProducer(cluster.bootstrap_servers) as producer:
+            with ReliableProducer(settings=cluster.client_settings) as producer:
                 reports = producer.send_many(records)
             assert [None] * 30 == [report.error for report in reports]
             assert 30 == _record_count(cluster, topic)

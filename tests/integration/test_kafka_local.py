@@ -27,6 +27,7 @@ from devtools.embedded_kafka import (
     port_accepts,
     port_free,
 )
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import get_settings
 
 pytestmark = pytest.mark.broker
@@ -61,7 +62,12 @@ def _jvm_pids_using(path: Path) -> list[int]:
 
 
 def _cli(home: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KETENBUS_HOME": str(home), "KETENBUS_KAFKA_PORT": str(port)}
+    env = {
+        **os.environ,
+        "KETENBUS_HOME": str(home),
+        "KETENBUS_KAFKA_PORT": str(port),
+        "KETENBUS_KAFKA_SECRETS_DIR": str(home / "secrets"),
+    }
     return subprocess.run(
         [str(KETENBUS), "kafka", *args], env=env, capture_output=True, text=True, check=False
     )
@@ -81,7 +87,7 @@ class TestUp:
     """`up` starts a broker that answers metadata requests, and `up` again changes nothing."""
 
     def test_broker_answers(self, running: LocalBroker) -> None:
-        assert broker_answers(running.bootstrap_servers)
+        assert broker_answers(running.bootstrap_servers, settings=running.client_settings)
 
     def test_up_twice_is_a_noop(self, running: LocalBroker) -> None:
         before = running.status().pid
@@ -100,7 +106,7 @@ class TestUp:
         assert "Kafka Server started" in log
 
     def test_topics_are_not_auto_created(self, running: LocalBroker) -> None:
-        admin = AdminClient({"bootstrap.servers": running.bootstrap_servers})
+        admin = AdminClient(client_config(running.client_settings))
         resource = ConfigResource(ResourceType.BROKER, "1")
         configs = admin.describe_configs([resource])[resource].result(30)
         assert "false" == configs["auto.create.topics.enable"].value

@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ketenbus import metrics
+from ketenbus.kafka_clients import client_config
 from ketenbus.producer import OutgoingRecord, ReliableProducer
 from operations.lagmonitor.collector import LagCollector
 from operations.lagmonitor.idle import check_idle, wait_until_idle
@@ -55,7 +56,11 @@ def produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
 def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
     """Commit offsets for a group as a simple (assign-only) consumer: no member remains."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+        {
+            **client_config(bootstrap_servers=bootstrap),
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
     )
     try:
         consumer.commit(
@@ -71,7 +76,7 @@ class GroupMember:
     def __init__(self, bootstrap: str, group: str, topic: str) -> None:
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(bootstrap_servers=bootstrap),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
@@ -84,7 +89,7 @@ class GroupMember:
 
     def catch_up(self, timeout: float = 30.0) -> None:
         """Consume to the current end of every partition, then commit synchronously."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(client_config(bootstrap_servers=self.bootstrap))
         metadata = admin.list_topics(self.topic, timeout=10)
         partitions = sorted(metadata.topics[self.topic].partitions)
         ends = {
@@ -136,10 +141,12 @@ class TestCollectorMatchesBroker:
 
         sample = collector.sample([group])
 
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
         listed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
         committed = {tp.partition: tp.offset for tp in listed[group].result(10).topic_partitions}
-        probe = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "probe"})
+        probe = Consumer(
+            {**client_config(bootstrap_servers=bootstrap_servers), "group.id": "probe"}
+        )
         try:
             high = {
                 p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
@@ -300,7 +307,7 @@ class TestLagSeconds:
         commit(bootstrap_servers, group, topic, {0: 1})
         probe = Consumer(
             {
-                "bootstrap.servers": bootstrap_servers,
+                **client_config(bootstrap_servers=bootstrap_servers),
                 "group.id": "probe",
                 "enable.auto.commit": False,
             }
@@ -348,7 +355,7 @@ class TestRequiredTopics:
         seen = topic_factory(partitions=1, prefix="req")
         brand_new = topic_factory(partitions=1, prefix="req")
         changelog = f"{brand_new}-changelog"  # faust table changelogs are never committed
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
         admin.create_topics([NewTopic(changelog, 1, 1)])[changelog].result(30)
         try:
             group = new_group()

@@ -17,6 +17,7 @@ from webhook_receiver import NOTIFICATION, fresh_agency, notification, produce
 
 from correlator.projection import notification_json
 from ketenbus.contracts.codec import get_codec
+from ketenbus.kafka_clients import client_config
 
 pytestmark = pytest.mark.broker
 
@@ -37,7 +38,7 @@ def ids(done: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def groups(bootstrap_servers: str) -> set[str]:
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(client_config(bootstrap_servers=bootstrap_servers))
     return {g.group_id for g in admin.list_consumer_groups().result(timeout=30).valid}
 
 

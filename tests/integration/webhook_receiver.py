@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from ketenbus.agencies import notification_topic
 from ketenbus.contracts.codec import get_codec
+from ketenbus.kafka_clients import client_config
 from ketenbus.producer import OutgoingRecord, ReliableProducer
 from ketenbus.settings import get_settings
 from ketenbus.topics.admin import ensure_agency_topics
@@ -119,7 +120,9 @@ def fresh_agency(bootstrap_servers: str) -> str:
     every test has a topic nobody else writes."""
     settings = get_settings().model_copy(update={"bootstrap_servers": bootstrap_servers})
     existing = set(
-        AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=10).topics
+        AdminClient(client_config(bootstrap_servers=bootstrap_servers))
+        .list_topics(timeout=10)
+        .topics
     )
     while True:
         agency = f"gemeente:{random.randint(2000, 9999)}"
@@ -191,6 +194,7 @@ class BridgeProcess:
             **os.environ,
             "KETENBUS_HOME": str(home),
             "KETENBUS_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-webhook",  # held to the bridge's ACLs
             "KETENBUS_WEBHOOK_SUBSCRIPTIONS_FILE": str(self.file),
             "KETENBUS_WEBHOOK_PORT": str(free_port()),
             "KETENBUS_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2",

@@ -89,12 +89,18 @@ class TestScrapeConfig:
         targets = {
             target
             for job in config["scrape_configs"]
-            for static in job["static_configs"]
+            for static in job.get("static_configs", [])
             for target in static["targets"]
         }
-        defaults = Settings()
+        targets |= {
+            f"{name}:{sd['port']}"
+            for job in config["scrape_configs"]
+            for sd in job.get("dns_sd_configs", [])
+            for name in sd["names"]
+        }
         for service in ("gemeente", "nla", "politie", "nau", "correlator", "lagmonitor", "webhook"):
-            assert f"{service}:{getattr(defaults, service + '_port')}" in targets
+            port = Settings.model_fields[service + "_port"].default  # not the env's override
+            assert f"{service}:{port}" in targets
         assert ["alerts.yml"] == config["rule_files"]
 
 

@@ -11,6 +11,7 @@ from operations.lagmonitor.model import (
     PartitionReport,
     PartitionSample,
     Status,
+    worst,
 )
 from operations.lagmonitor.status import (
     LagTracker,
@@ -51,11 +52,11 @@ class TestEvaluatePartitionOk:
     def test_lag_zero_wins_even_without_consumer(self) -> None:
         assert Status.OK == evaluate_partition(window((10, 10), consumer=False), 3)
 
-    def test_single_observation_with_lag_and_a_consumer_is_ok_for_want_of_evidence(self) -> None:
-        assert Status.OK == evaluate_partition(window((10, 20)), 3)
+    def test_single_observation_with_lag_and_a_consumer_is_unknown(self) -> None:
+        assert Status.UNKNOWN == evaluate_partition(window((10, 20)), 3)
 
-    def test_window_not_full_with_lag_and_a_consumer_is_ok(self) -> None:
-        assert Status.OK == evaluate_partition(window((10, 20), (10, 30)), 3)
+    def test_window_not_full_with_lag_and_a_consumer_is_unknown(self) -> None:
+        assert Status.UNKNOWN == evaluate_partition(window((10, 20), (10, 30)), 3)
 
     def test_consumer_gaining_on_the_producer_is_ok(self) -> None:
         assert Status.OK == evaluate_partition(window((10, 30), (20, 32), (30, 35)), 3)
@@ -78,7 +79,7 @@ class TestEvaluatePartitionWarning:
         assert Status.WARNING == evaluate_partition(window((10, 20), (15, 25), (20, 30)), 3)
 
     def test_not_before_the_window_is_full(self) -> None:
-        assert Status.OK == evaluate_partition(window((10, 20), (15, 30)), 3)
+        assert Status.UNKNOWN == evaluate_partition(window((10, 20), (15, 30)), 3)
 
 
 class TestEvaluatePartitionStalled:
@@ -95,7 +96,7 @@ class TestEvaluatePartitionStalled:
 
     def test_window_of_one_never_stalls(self) -> None:
         # a window needs two observations to see whether anything moved
-        assert Status.OK == evaluate_partition(window((10, 20)), 1)
+        assert Status.UNKNOWN == evaluate_partition(window((10, 20)), 1)
 
 
 class TestEvaluatePartitionStopped:
@@ -136,15 +137,29 @@ class TestEvaluatePartitionRewind:
         assert Status.OK == evaluate_partition(window((5, 20), (15, 20), (20, 20)), 3)
 
     def test_first_commit_after_none_is_not_a_rewind(self) -> None:
-        assert Status.OK == evaluate_partition(window((None, 20), (3, 20)), 3)
+        assert Status.UNKNOWN == evaluate_partition(window((None, 20), (3, 20)), 3)
 
 
 class TestStatusSeverity:
-    """Group status is the worst; the exit status maps 0 OK, 1 WARNING, 2 the rest."""
+    """Group status is the worst; the exit status maps 0 OK, 1 WARNING, 2 the known
+    problems, 4 UNKNOWN."""
 
     def test_order(self) -> None:
-        severity = [Status.OK, Status.WARNING, Status.REWIND, Status.STALLED, Status.STOPPED]
-        assert severity == sorted(Status)
+        severity = [
+            Status.OK,
+            Status.UNKNOWN,
+            Status.WARNING,
+            Status.REWIND,
+            Status.STALLED,
+            Status.STOPPED,
+        ]
+        assert severity == sorted(Status, key=lambda status: status.severity)
+
+    def test_unknown_partition_makes_an_ok_group_unknown_not_a_stalled_one(self) -> None:
+        assert (Status.UNKNOWN, Status.STALLED) == (
+            worst([Status.OK, Status.UNKNOWN]),
+            worst([Status.UNKNOWN, Status.STALLED]),
+        )
 
     @pytest.mark.parametrize(
         ("status", "code"),
@@ -154,6 +169,7 @@ class TestStatusSeverity:
             (Status.REWIND, 2),
             (Status.STALLED, 2),
             (Status.STOPPED, 2),
+            (Status.UNKNOWN, 4),
         ],
     )
     def test_exit_code(self, status: Status, code: int) -> None:
@@ -308,7 +324,7 @@ class TestLagTracker:
             tracker.observe(cluster(float(at), group("g", partition(10, 20 + at))))
             for at in range(3)
         ]
-        assert [Status.OK, Status.OK, Status.STALLED] == [r.status for r in reports]
+        assert [Status.UNKNOWN, Status.UNKNOWN, Status.STALLED] == [r.status for r in reports]
 
     def test_group_is_its_worst_partition(self) -> None:
         tracker = LagTracker(window_size=1)
@@ -369,7 +385,7 @@ class TestLagTracker:
         tracker.observe(cluster(0.0, group("g", partition(10, 12))))
         tracker.observe(cluster(1.0))
         report = tracker.observe(cluster(2.0, group("g", partition(2, 12))))
-        assert Status.OK == report.status
+        assert Status.UNKNOWN == report.status  # a fresh window: no REWIND, no judgement
 
     def test_samples_counts_window_fill(self) -> None:
         tracker = LagTracker(window_size=2)
@@ -387,13 +403,14 @@ class TestLagTracker:
         report = LagTracker().observe(cluster(5.0, group("g", partition(1, 3, head=4.0))))
         expected = {
             "taken_at": 5.0,
-            "status": "OK",
+            "samples": 1,
+            "status": "UNKNOWN",
             "groups": [
                 {
                     "group": "g",
                     "state": "STABLE",
                     "members": 1,
-                    "status": "OK",
+                    "status": "UNKNOWN",
                     "lag": 2,
                     "lag_seconds": 1.0,
                     "time_to_drain": None,
@@ -405,7 +422,7 @@ class TestLagTracker:
                             "end": 3,
                             "lag": 2,
                             "lag_seconds": 1.0,
-                            "status": "OK",
+                            "status": "UNKNOWN",
                             "time_to_drain": None,
                         }
                     ],
@@ -413,3 +430,7 @@ class TestLagTracker:
             ],
         }
         assert expected == report.to_dict()
+
+    def test_json_round_trip(self) -> None:
+        report = LagTracker().observe(cluster(5.0, group("g", partition(1, 3, head=4.0))))
+        assert report.to_dict() == LagReport.from_dict(report.to_dict()).to_dict()

@@ -27,22 +27,22 @@ class TestGenerateAcls:
         } == _of(generate_acls(spec()), "User:nla")
 
     def test_municipality_gets_literal_acls_on_its_own_topics(self) -> None:
+        """It writes its events, reads its notifications with groups named after its
+        principal, and creates nothing (its topics are made by the services that use them)."""
         assert {
             ("WRITE", "TOPIC", "LITERAL", "events.gemeente.0599"),
             ("DESCRIBE", "TOPIC", "LITERAL", "events.gemeente.0599"),
-            ("CREATE", "TOPIC", "LITERAL", "events.gemeente.0599"),
             ("READ", "TOPIC", "LITERAL", "notifications.gemeente.0599"),
             ("DESCRIBE", "TOPIC", "LITERAL", "notifications.gemeente.0599"),
-            ("CREATE", "TOPIC", "LITERAL", "notifications.gemeente.0599"),
-            ("READ", "GROUP", "PREFIXED", "gemeente.0599"),
-        } == _of(generate_acls(spec()), "User:gemeente.0599")
+            ("READ", "GROUP", "PREFIXED", "gemeente-0599"),
+        } == _of(generate_acls(spec()), "User:gemeente-0599")
 
     def test_extra_municipality(self) -> None:
         acls = generate_acls(spec(), ["0344"])
         assert ("WRITE", "TOPIC", "LITERAL", "events.gemeente.0344") in _of(
-            acls, "User:gemeente.0344"
+            acls, "User:gemeente-0344"
         )
-        assert set() == _of(generate_acls(spec()), "User:gemeente.0344")
+        assert set() == _of(generate_acls(spec()), "User:gemeente-0344")
 
     def test_service_gets_prefixed_acls_on_patterns(self) -> None:
         correlator = _of(generate_acls(spec()), "User:corr")
@@ -67,7 +67,7 @@ class TestGenerateAcls:
         raw["topics"].append({"name": "deadletter", "producers": ["gemeente:{cbs}", "nla"]})
         acls = generate_acls(spec(raw), ["0344"])
         writers = {a.principal for a in acls if a.resource_name == "deadletter"}
-        assert {"User:nla", "User:gemeente.0599", "User:gemeente.0344"} == writers
+        assert {"User:nla", "User:gemeente-0599", "User:gemeente-0344"} == writers
 
     def test_sorted_and_unique(self) -> None:
         acls = generate_acls(spec())
@@ -84,3 +84,63 @@ class TestGenerateAcls:
             if a.resource_name == "notifications.nla" and a.operation == "READ"
         }
         assert {"User:nla", "User:ketenbus-webhook"} == readers
+
+
+class TestServiceKinds:
+    """An agency service writes for its agencies only; a monitor describes and reads nothing."""
+
+    def test_agency_service_of_the_municipalities(self) -> None:
+        raw = raw_spec()
+        raw["services"].append(
+            {
+                "name": "intake-gemeente",
+                "principal": "User:in-g",
+                "publishes_for": ["gemeente:{cbs}"],
+            }
+        )
+        assert {
+            ("WRITE", "TOPIC", "PREFIXED", "events.gemeente."),
+            ("DESCRIBE", "TOPIC", "PREFIXED", "events.gemeente."),
+            ("CREATE", "TOPIC", "PREFIXED", "events.gemeente."),
+            ("DESCRIBE", "TOPIC", "PREFIXED", "notifications.gemeente."),
+            ("CREATE", "TOPIC", "PREFIXED", "notifications.gemeente."),
+        } == _of(generate_acls(spec(raw)), "User:in-g")
+
+    def test_agency_service_of_a_national_agency(self) -> None:
+        raw = raw_spec()
+        raw["services"].append(
+            {"name": "intake-nla", "principal": "User:in-n", "publishes_for": ["nla"]}
+        )
+        assert {
+            ("WRITE", "TOPIC", "LITERAL", "events.nla"),
+            ("DESCRIBE", "TOPIC", "LITERAL", "events.nla"),
+            ("CREATE", "TOPIC", "LITERAL", "events.nla"),
+        } == _of(generate_acls(spec(raw)), "User:in-n")
+
+    def test_monitor(self) -> None:
+        raw = raw_spec()
+        raw["services"].append({"name": "lag", "principal": "User:lag", "monitors": True})
+        assert {
+            ("DESCRIBE", "TOPIC", "LITERAL", "*"),
+            ("DESCRIBE", "GROUP", "LITERAL", "*"),
+        } == _of(generate_acls(spec(raw)), "User:lag")
+
+    def test_real_file_nobody_but_ops_and_correlator_reads_the_case_log_or_dead_letters(
+        self,
+    ) -> None:
+        acls = generate_acls(load_topics(PROJECT_ROOT / "topics.yaml"), ["0344"])
+        readers = {
+            (a.resource_name, a.principal)
+            for a in acls
+            if a.resource_name in {"cases.events", "deadletter"} and a.operation == "READ"
+        }
+        assert {
+            ("cases.events", "User:ketenbus-correlator"),
+            ("cases.events", "User:ketenbus-ops"),
+            ("deadletter", "User:ketenbus-ops"),
+        } == readers
+
+    def test_real_file_nla_may_not_touch_politie(self) -> None:
+        acls = generate_acls(load_topics(PROJECT_ROOT / "topics.yaml"))
+        nla = {a.resource_name for a in acls if a.principal == "User:nla"}
+        assert {"events.nla", "notifications.nla", "nla"} == nla

@@ -205,7 +205,7 @@ class TestExpansion:
 
     def test_unlisted_municipality_from_pattern(self) -> None:
         agency = spec().agency("gemeente:0344")
-        assert ("User:gemeente.0344", "00000001000003440000") == (agency.principal, agency.oin)
+        assert ("User:gemeente-0344", "00000001000003440000") == (agency.principal, agency.oin)
 
     def test_municipalities_found_on_the_cluster(self) -> None:
         names = ["events.gemeente.0344", "notifications.gemeente.1234", "events.gemeente.x", "a"]

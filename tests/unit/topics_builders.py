@@ -24,14 +24,14 @@ _MINIMAL: dict[str, Any] = {
             "name": "Gemeente {cbs}",
             "kind": "municipality",
             "oin": "000000010000{cbs}0000",
-            "principal": "User:gemeente.{cbs}",
+            "principal": "User:gemeente-{cbs}",
         },
         {
             "code": "gemeente:0599",
             "name": "Gemeente Rotterdam",
             "kind": "municipality",
             "oin": "00000001000005990000",
-            "principal": "User:gemeente.0599",
+            "principal": "User:gemeente-0599",
         },
     ],
     "services": [

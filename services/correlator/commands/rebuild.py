@@ -33,24 +33,24 @@ def rebuild(
     have them); cases.events is rebuilt in full.
     """
     from correlator.projection import load_cases
-    from devtools.supervisor import SERVICES, Supervisor
+    from devtools.supervisor import Supervisor
 
     settings = get_settings()
     if not yes:
         _confirm()
     supervisor = Supervisor(settings)
-    spec = next(s for s in SERVICES if s.name == "correlator")
-    was_running = supervisor.stop(spec)
-    if was_running:
-        typer.echo("correlator: stopped")
+    # every correlator worker (`ketenbus up --workers N`) stops; the same ones start again
+    stopped = [s for s in supervisor.services if s.module == "correlator" and supervisor.stop(s)]
+    for spec in stopped:
+        typer.echo(f"{spec.name}: stopped")
     _reset(settings, notifications)
     if _replay(settings, notifications, timeout) != 0:
         typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
         raise typer.Exit(1)
     typer.echo(f"rebuilt {len(load_cases())} cases")
-    if was_running:
+    for spec in stopped:
         supervisor.start(spec)
-        typer.echo("correlator: started again")
+        typer.echo(f"{spec.name}: started again")
 
 
 def _confirm() -> None:
@@ -69,7 +69,7 @@ def _reset(settings: Settings, notifications: bool) -> None:
 
     try:
         reset(
-            make_admin(settings.bootstrap_servers),
+            make_admin(settings=settings),
             settings,
             notifications=notifications,
             progress=typer.echo,

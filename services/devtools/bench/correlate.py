@@ -33,7 +33,8 @@ from intake.base import IntakeItem
 from intake.runtime import build_publisher
 from ketenbus.agencies import NOTIFICATION_PREFIX, SOURCE_PREFIX
 from ketenbus.contracts.codec import get_codec
-from ketenbus.settings import get_settings
+from ketenbus.kafka_clients import client_config
+from ketenbus.settings import Settings, get_settings
 
 Progress = Callable[[str], None]
 
@@ -77,32 +78,28 @@ def _publish_file(backbone: Backbone, records: list[dict[str, object]], name: st
     backbone.cli("publish", str(path))
 
 
-def _source_timestamps(bootstrap: str) -> dict[str, int]:
+def _source_timestamps(settings: Settings) -> dict[str, int]:
     """agency/ref -> broker timestamp (ms) of every source event."""
     codec = get_codec()
     stamps: dict[str, int] = {}
-    admin_topics = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-ts"}).list_topics(
-        timeout=10
-    )
+    admin_topics = Consumer(client_config(settings, group_id="bench-ts")).list_topics(timeout=10)
     for topic in admin_topics.topics:
         if topic.startswith(SOURCE_PREFIX):
-            for message in read_topic(topic, bootstrap):
+            for message in read_topic(topic, settings=settings):
                 record = codec.decode(message.value()).record
                 stamps[f"{record['agency']}/{record['ref']}"] = message.timestamp()[1]
     return stamps
 
 
-def _latencies(bootstrap: str, prefix: str) -> list[int]:
+def _latencies(settings: Settings, prefix: str) -> list[int]:
     codec = get_codec()
-    sources = _source_timestamps(bootstrap)
+    sources = _source_timestamps(settings)
     found: list[int] = []
-    topics = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-n"}).list_topics(
-        timeout=10
-    )
+    topics = Consumer(client_config(settings, group_id="bench-n")).list_topics(timeout=10)
     for topic in topics.topics:
         if not topic.startswith(NOTIFICATION_PREFIX):
             continue
-        for message in read_topic(topic, bootstrap):
+        for message in read_topic(topic, settings=settings):
             record = codec.decode(message.value()).record
             for change in record["changes"]:
                 label = change.removeprefix("event:+")
@@ -111,17 +108,17 @@ def _latencies(bootstrap: str, prefix: str) -> list[int]:
     return found
 
 
-def _raw_ceiling(bootstrap: str) -> tuple[int, float]:
+def _raw_ceiling(settings: Settings) -> tuple[int, float]:
     """A plain consume + decode loop over every source topic, from the beginning."""
     codec = get_codec()
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "bench-raw",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.min.bytes": 1,
-        }
+        client_config(
+            settings,
+            group_id="bench-raw",
+            enable_auto_commit=False,
+            enable_partition_eof=True,
+            fetch_min_bytes=1,
+        )
     )
     metadata = consumer.list_topics(timeout=10)
     assignment = [
@@ -190,9 +187,9 @@ def run_correlate_bench(
                 time.sleep(pause)
         publisher.producer.flush()
         backbone.wait_idle(timeout=3600)
-        samples = sorted(_latencies(backbone.bootstrap_servers, "LAT-"))
+        samples = sorted(_latencies(backbone.client_settings, "LAT-"))
         progress("raw ceiling: consume + decode the same source topics")
-        raw_events, raw_seconds = _raw_ceiling(backbone.bootstrap_servers)
+        raw_events, raw_seconds = _raw_ceiling(backbone.client_settings)
     finally:
         backbone.stop()
         shutil.rmtree(home, ignore_errors=True)

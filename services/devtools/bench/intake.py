@@ -76,6 +76,7 @@ class _Service:
         self.log = workdir / "gemeente.log"
         env = os.environ | {
             "KETENBUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-intake-gemeente",
             "KETENBUS_LOG_LEVEL": "WARNING",
         }
         with self.log.open("wb") as out:

@@ -19,27 +19,57 @@ EXIT_FAILED = 1
 EXIT_DOWN = 3
 
 
-def up() -> None:
-    """Start the broker if needed, apply topics.yaml, then start every service."""
+def up(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="correlator workers to run [settings.correlator_workers, default 1]",
+        ),
+    ] = None,
+) -> None:
+    """Start the broker if needed, apply topics.yaml, then start every service.
+
+    Correlator worker n (1..N) gets its own data directory (<home>/correlator/worker-<n>)
+    and web port (correlator_port + n - 1); workers beyond N that still run are stopped.
+    """
     from devtools.embedded_kafka import LocalBroker, broker_answers
-    from devtools.supervisor import ServiceStartFailed, Supervisor
+    from devtools.supervisor import ServiceStartFailed, Supervisor, correlator_services
+    from ketenbus.security.acls import sync_acls
+    from ketenbus.security.client import properties_path
+    from ketenbus.security.issue import issue_credentials
     from ketenbus.topics.admin import apply_topics, load_topics, make_admin
 
     settings = get_settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"correlator_workers": workers})
     try:
         if not broker_answers(settings.bootstrap_servers):
             LocalBroker.from_settings(settings, progress=typer.echo).start()
-        report, _ = apply_topics(
-            make_admin(settings.bootstrap_servers), load_topics(settings.topics_file)
-        )
+        admin = make_admin(settings=settings)
+        topics = load_topics(settings.topics_file)
+        report, _ = apply_topics(admin, topics)
         if report.errors:
             raise KetenbusError("topics apply: " + "; ".join(report.errors))
+        # every service runs as its own principal: it needs the ACLs of topics.yaml, and
+        # credentials (an adapter added after the broker was formatted gets them now)
+        sync_acls(admin, topics)
+        supervisor = Supervisor(settings)
+        for spec in supervisor.services:
+            if spec.principal and not properties_path(settings, spec.principal).is_file():
+                typer.echo(f"{spec.name}: issued {issue_credentials(spec.principal)}")
     except KetenbusError as exc:
         typer.echo(f"ketenbus up: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
-    supervisor = Supervisor(settings)
+    wanted = {spec.name for spec in correlator_services(settings)}
+    for spec in supervisor.services:
+        if spec.module == "correlator" and spec.name not in wanted and supervisor.stop(spec):
+            typer.echo(f"{spec.name}: stopped (beyond --workers {settings.correlator_workers})")
     failed = False
     for spec in supervisor.services:
+        if spec.module == "correlator" and spec.name not in wanted:
+            continue
         if not spec.installed:
             typer.echo(f"{spec.name}: not installed, skipped")
             continue

@@ -277,8 +277,15 @@ def _topics_text(plan: AdapterPlan, text: str) -> str:
         schemas="".join(f"      - {s}\n" for s in schemas),
         notification_consumers=", ".join(consumers),
     )
+    service = (
+        f"  # Added by `ketenbus new-adapter {plan.name}`: the principal its service runs as.\n"
+        f"  - name: intake-{plan.name}\n"
+        f"    principal: User:ketenbus-intake-{plan.name}\n"
+        f"    publishes_for: [{plan.name}]\n"
+        f"    description: {json.dumps('Agency service of ' + plan.title)}\n"
+    )
     try:
-        edited = add_agency(text, agency, topics, plan.name)
+        edited = add_agency(text, agency, topics, plan.name, service, f"intake-{plan.name}")
     except TopicsEditFailed as exc:
         raise TopicsUpdateFailed(str(exc)) from None
     try:

@@ -1,21 +1,24 @@
 """Kafka ACLs generated from topics.yaml (pure), and applying them to a cluster.
 
-Rules (least privilege, all ALLOW, any host):
+Rules (least privilege, all ALLOW, any host; nothing is allowed that no rule allows):
 - a producer gets WRITE and DESCRIBE on the topic;
 - a consumer gets READ and DESCRIBE on the topic, and READ on its consumer groups
-  (GROUP, PREFIXED by each of its `group_prefixes`);
+  (GROUP, PREFIXED by each of its `group_prefixes`; an agency's default: its principal);
 - a pattern entry (`events.gemeente.{cbs}`): the municipality itself gets LITERAL ACLs on
   its own topic, for every municipality the ACLs are generated for; a service gets one
   PREFIXED ACL on the fixed part (`events.gemeente.`) so it also covers municipalities
-  that join later; every party of a pattern entry also gets CREATE on those topics, since
-  whoever uses a municipality's topics first creates them (`ensure_agency_topics`);
-- `gemeente:{cbs}` in a named entry (e.g. deadletter producers) means every municipality;
+  that join later, plus CREATE there, since the service that first uses a municipality's
+  topics creates them (`ensure_agency_topics`); a municipality creates nothing;
+- `gemeente:{cbs}` in a named entry means every municipality;
+- a service that `publishes_for` agencies (their agency service) gets WRITE on their
+  source topics and DESCRIBE + CREATE on every topic they own (PREFIXED for the pattern);
+- a service that `monitors` gets DESCRIBE on every topic and group (`*`), nothing else;
 - `internal` prefixes: the managing service gets ALL on the PREFIXED topic name (faust
   creates, writes, reads and reconfigures its changelog/repartition topics).
 
 Applying needs a broker with an authorizer (KRaft: `authorizer.class.name=
 org.apache.kafka.metadata.authorizer.StandardAuthorizer`, the admin in `super.users`) and
-SASL listeners so principals mean something; the embedded dev broker has none.
+SASL listeners so principals mean something; the embedded broker has both.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ketenbus.agencies import gemeente_of
 from ketenbus.topics.spec import (
     CBS,
     GEMEENTE_PATTERN,
+    Service,
     TopicEntry,
     TopicsError,
     TopicsFile,
@@ -46,6 +50,7 @@ from ketenbus.topics.spec import (
 
 Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "ALL"]
 Resource = Literal["TOPIC", "GROUP"]
+WILDCARD = "*"
 PatternType = Literal["LITERAL", "PREFIXED"]
 
 ADMIN_TIMEOUT_S = 30.0
@@ -131,7 +136,7 @@ def _entry_acls(spec: TopicsFile, entry: TopicEntry, municipalities: list[str]) 
                 for cbs in municipalities:
                     topic = expand(str(entry.pattern), cbs)
                     party = _party(spec, expand(ref, cbs))
-                    yield from _grants(party, role, topic, "LITERAL", may_create=True)
+                    yield from _grants(party, role, topic, "LITERAL")
             elif per_municipality:
                 if ref != GEMEENTE_PATTERN:
                     continue  # validated away by TopicsFile; keep the generator total
@@ -142,12 +147,41 @@ def _entry_acls(spec: TopicsFile, entry: TopicEntry, municipalities: list[str]) 
                 yield from _grants(_party(spec, ref), role, str(entry.name), "LITERAL")
 
 
+def _owned(entry: TopicEntry, agency: str) -> bool:
+    if entry.is_pattern:
+        return agency == GEMEENTE_PATTERN and entry.owner == GEMEENTE_PATTERN
+    return entry.owner == agency
+
+
+def _agency_service_acls(spec: TopicsFile, service: Service) -> Iterable[Acl]:
+    """An agency service: write its agencies' source topics, see and create their topics."""
+    for agency in service.publishes_for:
+        for entry in spec.topics:
+            if not _owned(entry, agency):
+                continue
+            pattern_type: PatternType = "PREFIXED" if entry.is_pattern else "LITERAL"
+            topic = entry.pattern_prefix() if entry.is_pattern else str(entry.name)
+            yield Acl(service.principal, "TOPIC", pattern_type, topic, "DESCRIBE")
+            yield Acl(service.principal, "TOPIC", pattern_type, topic, "CREATE")
+            if agency in entry.producers:
+                yield Acl(service.principal, "TOPIC", pattern_type, topic, "WRITE")
+
+
+def _monitor_acls(service: Service) -> Iterable[Acl]:
+    yield Acl(service.principal, "TOPIC", "LITERAL", WILDCARD, "DESCRIBE")
+    yield Acl(service.principal, "GROUP", "LITERAL", WILDCARD, "DESCRIBE")
+
+
 def generate_acls(spec: TopicsFile, municipalities: Iterable[str] = ()) -> list[Acl]:
     """The sorted, de-duplicated ACLs for the listed municipalities plus the given CBS codes."""
     codes = sorted(set(spec.listed_municipalities) | set(municipalities))
     acls: set[Acl] = set()
     for entry in spec.topics:
         acls.update(_entry_acls(spec, entry, codes))
+    for service in spec.services:
+        acls.update(_agency_service_acls(spec, service))
+        if service.monitors:
+            acls.update(_monitor_acls(service))
     for internal in spec.internal:
         service = spec.service(internal.managed_by)
         acls.add(Acl(service.principal, "TOPIC", "PREFIXED", internal.prefix, "ALL"))

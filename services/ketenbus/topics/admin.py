@@ -35,6 +35,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
 )
 
 from ketenbus.agencies import AgencyCode
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
 from ketenbus.topics.spec import (
@@ -190,8 +191,15 @@ def replication_warning(desired: Iterable[ResolvedTopic], broker_count: int) -> 
 # --- the cluster -------------------------------------------------------------------------
 
 
-def make_admin(bootstrap_servers: str | None = None) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers or get_settings().bootstrap_servers})
+def make_admin(
+    bootstrap_servers: str | None = None,
+    *,
+    settings: Settings | None = None,
+    principal: str | None = None,
+) -> AdminClient:
+    """An AdminClient acting as `principal` (None: the process's own), see client_config."""
+    extra = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
+    return AdminClient(client_config(settings, principal=principal, extra=extra))
 
 
 def _result(future: object, what: str) -> object:
@@ -409,6 +417,7 @@ def ensure_agency_topics(
     *,
     spec: TopicsFile | None = None,
     settings: Settings | None = None,
+    only: Iterable[str] | None = None,
 ) -> list[str]:
     """Create the agency's source and notification topics if missing; return their names.
 
@@ -421,6 +430,11 @@ def ensure_agency_topics(
     agency_code = AgencyCode(agency_code)  # a no-op for a code parsed where it entered
     spec = spec or _spec_for(settings)
     topics = spec.topics_for_agency(agency_code)
+    if only is not None:
+        # a principal that may not see all of the agency's topics (the webhook bridge sees
+        # only notifications) ensures just the ones it uses
+        wanted = set(only)
+        topics = [t for t in topics if t.name in wanted]
     names = [t.name for t in topics]
     # An `admin` handed in must talk to the cluster of `settings.bootstrap_servers`.
     key = (settings.bootstrap_servers, tuple(names))
@@ -429,7 +443,7 @@ def ensure_agency_topics(
     with _ensure_lock:
         if key in _ensured:
             return names
-        admin = admin or make_admin(settings.bootstrap_servers)
+        admin = admin or make_admin(settings=settings)
         metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
         missing = [t for t in topics if t.name not in metadata.topics]
         if missing:

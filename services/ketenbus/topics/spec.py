@@ -120,7 +120,7 @@ class Agency(_Strict):
     principal: str = Field(description="Kafka principal, e.g. User:nla")
     group_prefixes: list[str] = Field(
         default_factory=list,
-        description="consumer group id prefixes it may use; default: its topic slug",
+        description="consumer group id prefixes it may use; default: its principal name",
     )
     adapter: str | None = Field(
         None, description="import name of the adapter package serving it (default: builtin)"
@@ -141,8 +141,8 @@ class Agency(_Strict):
             raise ValueError(str(exc)) from exc
         if not re.fullmatch(r"\d{20}", expand(self.oin, sample)):
             raise ValueError(f"oin {self.oin!r} must be 20 digits")
-        if not self.principal.startswith("User:") or len(self.principal) <= len("User:"):
-            raise ValueError(f"principal {self.principal!r} must look like User:<name>")
+        if not re.fullmatch(r"User:[a-z][a-z0-9-]{0,62}", expand(self.principal, sample)):
+            raise ValueError(f"principal {self.principal!r} must look like User:<lower-case-name>")
         for text in (self.oin, self.principal, self.name, *self.group_prefixes):
             if CBS in text and not self.is_pattern:
                 raise ValueError(f"{CBS} is only allowed in the {GEMEENTE_PATTERN!r} entry")
@@ -162,18 +162,33 @@ class Agency(_Strict):
 
     @property
     def consumer_group_prefixes(self) -> list[str]:
-        return self.group_prefixes or [self.code.replace(":", ".")]
+        return self.group_prefixes or [self.principal.removeprefix("User:")]
 
 
 class Service(_Strict):
-    """A backbone service with its own principal (correlator, webhook, ops)."""
+    """A backbone service with its own principal (correlator, webhook, ops, intake-*)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     principal: str
     group_prefixes: list[str] = Field(
-        min_length=1, description="consumer group id prefixes it may use"
+        default_factory=list, description="consumer group id prefixes it may use"
+    )
+    publishes_for: list[str] = Field(
+        default_factory=list,
+        description="agencies whose agency service (intake) this is: writes their source"
+        " topics, describes (and creates on first use) their topics",
+    )
+    monitors: bool = Field(
+        False, description="describes every topic and consumer group (lag), reads no record"
     )
     description: str = ""
+
+    @field_validator("principal")
+    @classmethod
+    def _check_principal(cls, value: str) -> str:
+        if not re.fullmatch(r"User:[a-z][a-z0-9-]{0,62}", value):
+            raise ValueError(f"principal {value!r} must look like User:<lower-case-name>")
+        return value
 
 
 class TopicEntry(_Strict):
@@ -311,6 +326,14 @@ class TopicsFile(_Strict):
         for i, topic in enumerate(self.topics):
             where = f"topics[{i}] ({topic.label})"
             problems.extend(f"{where}: {p}" for p in self._topic_problems(topic))
+        for dup in _duplicates([s.principal for s in self.services]):
+            problems.append(f"services: principal {dup!r} used twice")
+        for service in self.services:
+            for agency in service.publishes_for:
+                if not self.is_agency(agency):
+                    problems.append(
+                        f"services ({service.name}): publishes_for {agency!r} is not an agency"
+                    )
         services = {s.name for s in self.services}
         for i, internal in enumerate(self.internal):
             if internal.managed_by not in services:

@@ -1,14 +1,20 @@
 """`ketenbus lag` and `ketenbus wait-idle`: consumer lag for people and for scripts.
 
-`ketenbus lag` exits with the worst status: 0 OK, 1 WARNING, 2 REWIND/STALLED/STOPPED,
-3 when the cluster could not be sampled. `ketenbus wait-idle` exits 0 once every counted
-group has had zero lag over consecutive polls, 1 on timeout (remaining lag on stderr).
+`ketenbus lag` never claims what it cannot know. One-shot, it prints the running lag
+monitor's evaluated status (its `/status`, judged over the monitor's whole window); when
+no monitor answers, it samples the cluster itself, and a lagging partition that too few
+samples cannot judge is UNKNOWN, never OK. It exits with the worst status: 0 OK,
+1 WARNING, 2 REWIND/STALLED/STOPPED, 3 when the cluster could not be sampled, 4 UNKNOWN.
+`ketenbus wait-idle` exits 0 once every counted group has had zero lag over consecutive
+polls, 1 on timeout (remaining lag on stderr).
 """
 
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ketenbus.settings import Settings
     from operations.lagmonitor.collector import LagCollector
     from operations.lagmonitor.model import LagReport
     from operations.lagmonitor.status import LagTracker
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 EXIT_UNREACHABLE = 3
 
 _STATUS_STYLE = {
+    "UNKNOWN": "cyan",
     "OK": "green",
     "WARNING": "yellow",
     "REWIND": "magenta",
@@ -52,19 +60,33 @@ def lag(
     group: Annotated[
         list[str] | None, typer.Option("--group", "-g", help="only this group (repeatable)")
     ] = None,
+    local: Annotated[
+        bool,
+        typer.Option("--local", help="sample the cluster here instead of asking the lag monitor"),
+    ] = False,
 ) -> None:
     """Consumer lag per group and partition: offsets, seconds, Burrow-style status.
 
-    Exit status: 0 OK, 1 WARNING, 2 REWIND/STALLED/STOPPED, 3 cluster unreachable. One
-    sample knows little: a partition with lag is OK unless nobody consumes it (STOPPED);
-    use --samples or --watch to evaluate a window.
+    One-shot (the default) it shows the running lag monitor's evaluated status
+    (KETENBUS_LAGMONITOR_URL, default the local one); without one it samples the cluster
+    --samples times itself: a lagging partition that the samples cannot judge yet is
+    UNKNOWN. Exit status: 0 OK, 1 WARNING, 2 REWIND/STALLED/STOPPED, 3 cluster
+    unreachable, 4 UNKNOWN.
     """
     from operations.lagmonitor.collector import LagCollector
     from operations.lagmonitor.errors import LagMonitorError
+    from operations.lagmonitor.model import Status
     from operations.lagmonitor.status import LagTracker
 
     settings = get_settings()
-    tracker = LagTracker(window_size=window or settings.lagmonitor_window)
+    window_size = window or settings.lagmonitor_window
+    if not (watch or local or samples > 1 or window):
+        monitored = _from_monitor(_monitor_url(settings), group)
+        if monitored is not None:
+            evaluated, monitor_window = monitored
+            _print_report(evaluated, as_json, monitor_window, source="lagmonitor")
+            raise typer.Exit(evaluated.status.exit_code)
+    tracker = LagTracker(window_size=window_size)
     report: LagReport | None = None
     try:
         with LagCollector(settings.bootstrap_servers) as collector:
@@ -75,11 +97,52 @@ def lag(
                     if i:
                         time.sleep(interval)
                     report = tracker.observe(collector.sample(group))
-                _print_report(report, as_json, tracker.window_size)
+                _print_report(report, as_json, tracker.window_size, source="sampled")
+                if report is not None and report.status is Status.UNKNOWN:
+                    typer.echo(
+                        f"ketenbus lag: no lag monitor answered and {report.samples} sample(s)"
+                        " cannot tell a lagging consumer that catches up from one that is"
+                        f" stuck: UNKNOWN. Use --samples {tracker.window_size} (--interval"
+                        " apart) or start the lag monitor (`ketenbus up`).",
+                        err=True,
+                    )
     except LagMonitorError as exc:
         typer.echo(f"ketenbus lag: {exc}", err=True)
         raise typer.Exit(EXIT_UNREACHABLE) from exc
     raise typer.Exit(report.status.exit_code if report is not None else 0)
+
+
+def _monitor_url(settings: "Settings") -> str:
+    base = settings.lagmonitor_url or f"http://127.0.0.1:{settings.lagmonitor_port}"
+    return base.rstrip("/") + "/status"
+
+
+def _from_monitor(url: str, groups: list[str] | None) -> "tuple[LagReport, int] | None":
+    """The lag monitor's latest evaluated report (and its window size), if one answers with
+    a fresh one (taken within three of its intervals)."""
+    from operations.lagmonitor.model import LagReport
+
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            document: dict[str, Any] = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    try:
+        report = LagReport.from_dict(document)
+        interval = float(document["interval_seconds"])
+        window_size = int(document["window_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if time.time() - report.taken_at > 3 * max(interval, 1.0):
+        return None  # the monitor runs but does not sample: its status is stale
+    if groups:
+        wanted = set(groups)
+        report = LagReport(
+            taken_at=report.taken_at,
+            samples=report.samples,
+            groups=tuple(g for g in report.groups if g.group in wanted),
+        )
+    return report, window_size
 
 
 def wait_idle(
@@ -147,14 +210,17 @@ def _watch(
         return report
 
 
-def _print_report(report: "LagReport | None", as_json: bool, window_size: int) -> None:
+def _print_report(
+    report: "LagReport | None", as_json: bool, window_size: int, *, source: str
+) -> None:
     if report is None:
         return
     if as_json:
-        json.dump(report.to_dict(), sys.stdout, indent=2)
+        document = {"source": source, "window_size": window_size, **report.to_dict()}
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    _console().print(_table(report, window_size))
+    _console().print(_table(report, window_size, source))
 
 
 def _console() -> "Console":
@@ -166,12 +232,12 @@ def _console() -> "Console":
     return console
 
 
-def _table(report: "LagReport", window_size: int) -> "Table":
+def _table(report: "LagReport", window_size: int, source: str = "sampled") -> "Table":
     from rich.table import Table
 
     table = Table(
         title=f"consumer lag - {time.strftime('%H:%M:%S', time.localtime(report.taken_at))}"
-        f" - window {report.samples}/{window_size} - worst {report.status.name}",
+        f" - {source}, window {report.samples}/{window_size} - worst {report.status.name}",
         title_justify="left",
     )
     for name in ("group", "state", "members", "topic", "part", "committed", "end", "lag"):

@@ -1,7 +1,8 @@
 """`ketenbus subscribe`: follow an agency's notifications.
 
 subscribe exits 0 when stopped (Ctrl-C, --max, --idle-exit), 2 on a usage error, 3 when
-the agency's notification topic does not exist yet.
+the agency's notification topic does not exist yet, 4 when the broker refuses this
+principal the topic or the consumer group (ACLs: docs/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 EXIT_NO_TOPIC = 3
+EXIT_REFUSED = 4
 
 
 def _parse_moment(text: str) -> datetime:
@@ -89,7 +91,7 @@ def subscribe(
     --group a new group starts at the end unless a start option is given.
     """
     from ketenbus.settings import get_settings
-    from operations.follow import NotificationTopicMissing, follow
+    from operations.follow import NotAuthorised, NotificationTopicMissing, follow
 
     try:
         validate_agency(agency)
@@ -117,6 +119,9 @@ def subscribe(
     except NotificationTopicMissing as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_NO_TOPIC) from None
+    except NotAuthorised as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
     except KeyboardInterrupt:
         pass  # Ctrl-C: the generator's cleanup closes the consumer
     finally:

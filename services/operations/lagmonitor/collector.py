@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     ConsumerGroupTopicPartitions,
+    KafkaError,
     KafkaException,
     TopicPartition,
 )
@@ -33,6 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
     OffsetSpec,
 )
 
+from ketenbus.kafka_clients import client_config as make_client_config
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings, get_settings
 from operations.lagmonitor.errors import ClusterUnreachable
@@ -61,10 +63,9 @@ def required_topics_from(settings: Settings) -> dict[str, str]:
 class HeadReader:
     """Reads the timestamp of the record at a given offset of many partitions at once."""
 
-    def __init__(self, bootstrap_servers: str, client_config: Mapping[str, Any]) -> None:
+    def __init__(self, client_config: Mapping[str, Any]) -> None:
         self._consumer = KafkaConsumer(
             {
-                "bootstrap.servers": bootstrap_servers,
                 "group.id": READER_GROUP,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -99,7 +100,15 @@ class HeadReader:
         try:
             while pending and (left := deadline - time.monotonic()) > 0:
                 message = self._consumer.poll(min(left, 0.25))
-                if message is None or message.error() is not None:
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                        # a principal that may only describe (the lag monitor's): no
+                        # timestamps, lag in seconds unknown; no point waiting for them
+                        log.info("head_timestamps_not_authorised", topic=message.topic())
+                        break
                     continue
                 tp = (message.topic() or "", message.partition() or 0)
                 if tp not in pending:
@@ -134,11 +143,15 @@ class LagCollector:
         request_timeout: float = 10.0,
         read_timeout: float | None = None,
         client_config: Mapping[str, Any] | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        settings = get_settings()
+        settings = settings or get_settings()
         self.bootstrap_servers = bootstrap_servers or settings.bootstrap_servers
-        config = dict(client_config or {})
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, **config})
+        config = make_client_config(
+            settings,
+            extra={"bootstrap.servers": self.bootstrap_servers, **(client_config or {})},
+        )
+        self._admin = AdminClient(config)
         self._required = {
             group: re.compile(pattern)
             for group, pattern in (
@@ -149,7 +162,7 @@ class LagCollector:
         self._read_timeout = (
             read_timeout if read_timeout is not None else settings.lagmonitor_read_timeout_seconds
         )
-        self._reader = HeadReader(self.bootstrap_servers, config) if read_head_timestamps else None
+        self._reader = HeadReader(config) if read_head_timestamps else None
 
     @property
     def required_groups(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ read, the timestamp of the oldest unconsumed record). The status evaluation in
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,14 @@ ABSENT_STATE = "ABSENT"
 
 
 class Status(enum.IntEnum):
-    """Burrow-style partition/group status; the value orders severity (worst = max)."""
+    """Burrow-style partition/group status; the value is its metric code.
 
+    UNKNOWN (-1): lag > 0 but too few samples to tell a consumer that is catching up from
+    one that is stuck. Severity orders OK < UNKNOWN < WARNING < REWIND < STALLED < STOPPED
+    (`worst`): an unknown partition hides no known problem, and none hides it.
+    """
+
+    UNKNOWN = -1
     OK = 0
     WARNING = 1
     REWIND = 2
@@ -27,9 +34,21 @@ class Status(enum.IntEnum):
     STOPPED = 4
 
     @property
+    def severity(self) -> float:
+        return 0.5 if self is Status.UNKNOWN else float(self)
+
+    @property
     def exit_code(self) -> int:
-        """Exit status of `ketenbus lag`: 0 OK, 1 WARNING, 2 REWIND/STALLED/STOPPED."""
+        """Exit status of `ketenbus lag`: 0 OK, 1 WARNING, 2 REWIND/STALLED/STOPPED,
+        4 UNKNOWN (3 is taken by "cluster unreachable")."""
+        if self is Status.UNKNOWN:
+            return 4
         return min(int(self), 2)
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The most severe status (OK when there is none)."""
+    return max(statuses, key=lambda status: status.severity, default=Status.OK)
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,19 @@ class PartitionReport:
             "time_to_drain": _round(self.time_to_drain),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PartitionReport:
+        return cls(
+            topic=data["topic"],
+            partition=int(data["partition"]),
+            committed=data["committed"],
+            end=int(data["end"]),
+            lag=int(data["lag"]),
+            lag_seconds=float(data["lag_seconds"]),
+            status=Status[data["status"]],
+            time_to_drain=data["time_to_drain"],
+        )
+
 
 @dataclass(frozen=True)
 class GroupReport:
@@ -124,6 +156,19 @@ class GroupReport:
             "partitions": [p.to_dict() for p in self.partitions],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupReport:
+        return cls(
+            group=data["group"],
+            state=data["state"],
+            members=int(data["members"]),
+            status=Status[data["status"]],
+            lag=int(data["lag"]),
+            lag_seconds=float(data["lag_seconds"]),
+            time_to_drain=data["time_to_drain"],
+            partitions=tuple(PartitionReport.from_dict(p) for p in data["partitions"]),
+        )
+
 
 @dataclass(frozen=True)
 class LagReport:
@@ -135,7 +180,7 @@ class LagReport:
     @property
     def status(self) -> Status:
         """The worst status over every group (OK when there are no groups)."""
-        return max((g.status for g in self.groups), default=Status.OK)
+        return worst(g.status for g in self.groups)
 
     def group(self, group_id: str) -> GroupReport | None:
         return next((g for g in self.groups if g.group == group_id), None)
@@ -143,9 +188,19 @@ class LagReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "taken_at": self.taken_at,
+            "samples": self.samples,
             "status": self.status.name,
             "groups": [g.to_dict() for g in self.groups],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LagReport:
+        """A report as `to_dict` wrote it (the lag monitor's /status), without end offsets."""
+        return cls(
+            taken_at=float(data["taken_at"]),
+            samples=int(data["samples"]),
+            groups=tuple(GroupReport.from_dict(g) for g in data["groups"]),
+        )
 
 
 def _round(value: float | None) -> float | None:

@@ -1,15 +1,23 @@
-"""The lag monitor service: samples the cluster every few seconds, exposes Prometheus metrics.
+"""The lag monitor service: samples the cluster every few seconds, exposes Prometheus metrics
+and its evaluated status.
 
-`python -m operations.lagmonitor` serves http://<metrics bind address>:<lagmonitor port>/metrics
-(KETENBUS_METRICS_BIND_ADDRESS, default 127.0.0.1).
+`python -m operations.lagmonitor` serves, on <KETENBUS_METRICS_BIND_ADDRESS, default
+127.0.0.1>:<settings.lagmonitor_port>:
+- `/metrics`: Prometheus text;
+- `/status`: the latest evaluated report as JSON (what `ketenbus lag` prints), with the
+  window it was evaluated over; 503 before the first sample;
+- `/healthz`: 200 while samples succeed, 503 when the last one is older than 3 intervals.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from ketenbus import metrics
 from ketenbus.logging import configure_logging, get_logger
@@ -62,6 +70,25 @@ class LagMonitor:
         self.tracker = tracker
         self.interval = interval
         self._worst: Status | None = None
+        self.latest: LagReport | None = None
+
+    def status_document(self) -> dict[str, Any] | None:
+        """The latest report as `/status` serves it, or None before the first sample."""
+        report = self.latest
+        if report is None:
+            return None
+        return {
+            "source": "lagmonitor",
+            "window_size": self.tracker.window_size,
+            "interval_seconds": self.interval,
+            **report.to_dict(),
+        }
+
+    def fresh(self, now: float | None = None) -> bool:
+        """Whether the latest sample is recent (at most three intervals old)."""
+        report = self.latest
+        now = time.time() if now is None else now
+        return report is not None and now - report.taken_at <= 3 * max(self.interval, 1.0)
 
     def run_once(self) -> LagReport:
         with metrics.LAGMONITOR_SAMPLE_SECONDS.time():
@@ -69,6 +96,7 @@ class LagMonitor:
         metrics.LAG_GAUGES.publish(exposition(report))
         metrics.LAGMONITOR_SAMPLES.inc()
         metrics.LAGMONITOR_LAST_SAMPLE.set(report.taken_at)
+        self.latest = report
         if report.status != self._worst:  # log transitions, not every sample
             log.info(
                 "cluster_status_changed",
@@ -89,11 +117,48 @@ class LagMonitor:
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
+def serve(monitor: LagMonitor, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve /metrics, /status and /healthz in a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            elif path == "/status":
+                document = monitor.status_document()
+                if document is None:
+                    body: dict[str, Any] = {"error": "no sample yet"}
+                    self._send(503, json.dumps(body).encode(), "application/json")
+                else:
+                    self._send(200, json.dumps(document).encode(), "application/json")
+            elif path == "/healthz":
+                ok = monitor.fresh()
+                body = {"ok": ok}
+                self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # scrapes every few seconds would drown the service's own log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="lagmonitor-http", daemon=True).start()
+    return server
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     REGISTRY.register(metrics.LAG_GAUGES)
-    start_http_server(settings.lagmonitor_port, addr=settings.metrics_bind_address)
     stop = stop_on_signals(log)
     log.info(
         "lagmonitor_started",
@@ -108,5 +173,9 @@ def main() -> None:
             LagTracker(window_size=settings.lagmonitor_window),
             settings.lagmonitor_interval_seconds,
         )
-        monitor.run(stop)
+        server = serve(monitor, settings.lagmonitor_port, settings.metrics_bind_address)
+        try:
+            monitor.run(stop)
+        finally:
+            server.shutdown()
     log.info("lagmonitor_stopped")

@@ -15,10 +15,12 @@ group. The rules, first match wins:
              the same through the whole window while lag > 0: alive but stuck.
 5. WARNING - (full window only) the committed offset advanced, but the lag never shrank
              from one observation to the next: the consumer falls behind.
-6. OK      - otherwise (including every window not full yet: not enough evidence).
+6. UNKNOWN - the window is not full yet (or holds a single sample): lag, and not enough
+             evidence to tell catching up from stuck. A one-shot look never says OK here.
+7. OK      - otherwise.
 
-A group's status is its worst partition's (severity: OK < WARNING < REWIND < STALLED <
-STOPPED). Time to drain is lag / (consumption rate - production rate) over the window.
+A group's status is its worst partition's (severity: OK < UNKNOWN < WARNING < REWIND <
+STALLED < STOPPED). Time to drain is lag / (consumption rate - production rate) over the window.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from operations.lagmonitor.model import (
     PartitionReport,
     PartitionSample,
     Status,
+    worst,
 )
 
 
@@ -76,7 +79,7 @@ def evaluate_partition(window: Sequence[Observation], window_size: int) -> Statu
     if unchanged and not current.consumer_present:
         return Status.STOPPED
     if len(window) < max(window_size, 2):
-        return Status.OK
+        return Status.UNKNOWN  # lag, and too few samples to say whether it shrinks
     if unchanged:
         return Status.STALLED
     advanced = current.position > window[0].position
@@ -216,7 +219,7 @@ class LagTracker:
             group=group.group,
             state=group.state,
             members=group.members,
-            status=max((p.status for p in partitions), default=Status.OK),
+            status=worst(p.status for p in partitions),
             lag=sum(p.lag for p in partitions),
             lag_seconds=max((p.lag_seconds for p in partitions), default=0.0),
             time_to_drain=group_time_to_drain(partitions),

@@ -26,6 +26,7 @@ from ketenbus import metrics
 from ketenbus.agencies import notification_topic
 from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.deadletter import dead_letter, type_name
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.producer import ReliableProducer
 from ketenbus.settings import Settings
@@ -173,15 +174,15 @@ class Bridge:
                 stop.wait(RESTART_PAUSE_S)
 
     def _consume(self, stop: threading.Event) -> None:
-        ensure_agency_topics(self.subscription.agency, settings=self.settings)
+        ensure_agency_topics(self.subscription.agency, settings=self.settings, only=[self.topic])
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.bootstrap_servers,
-                "group.id": self.subscription.group_id,
-                "enable.auto.commit": False,
+            client_config(
+                self.settings,
+                group_id=self.subscription.group_id,
+                enable_auto_commit=False,
                 # a new subscription receives what the topic still holds: nothing is skipped
-                "auto.offset.reset": "earliest",
-            }
+                auto_offset_reset="earliest",
+            )
         )
         try:
             consumer.subscribe([self.topic])

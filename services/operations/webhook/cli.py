@@ -15,6 +15,7 @@ import typer
 from confluent_kafka import Consumer, TopicPartition
 
 from ketenbus.agencies import notification_topic
+from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings, get_settings
 from operations.webhook.errors import WebhookError
 from operations.webhook.subscriptions import Subscription, find_subscription, load_subscriptions
@@ -31,12 +32,12 @@ def pending(settings: Settings, subscription: Subscription) -> int | None:
     topic = notification_topic(subscription.agency)
     # a consumer that never subscribes only reads the group's committed offsets
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": subscription.group_id,
-            "enable.auto.commit": False,
-            "client.id": f"ketenbus-webhook-status-{uuid.uuid4().hex[:8]}",
-        }
+        client_config(
+            settings,
+            group_id=subscription.group_id,
+            enable_auto_commit=False,
+            client_id=f"ketenbus-webhook-status-{uuid.uuid4().hex[:8]}",
+        )
     )
     try:
         described = consumer.list_topics(topic, timeout=10).topics.get(topic)

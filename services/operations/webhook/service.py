@@ -25,7 +25,7 @@ def main() -> None:
         s for s in load_subscriptions(settings.webhook_subscriptions_file) if s.enabled
     ]
     stop = stop_on_signals(log)
-    producer = ReliableProducer(settings.bootstrap_servers)
+    producer = ReliableProducer(settings=settings)
     # Build every bridge first: a subscription whose secret is missing fails the start.
     bridges = [Bridge(s, settings, producer) for s in subscriptions]
     start_http_server(settings.webhook_port, addr=settings.metrics_bind_address)

@@ -28,6 +28,7 @@ from intake_service import ServiceProcess
 from devtools.samples import record
 from intake.app import create_app
 from intake.clients import issue_intake_client, make_token, sign
+from intake.publisher import ProducerPool
 from intake.runtime import build_publisher
 from ketenbus.agencies import DEADLETTER_TOPIC, source_topic
 from ketenbus.kafka_clients import client_config
@@ -386,4 +387,19 @@ class TestPublishNeverCrashes:
             result.returncode,
             result.stdout.strip(),
             "Traceback" in result.stderr,
+        )
+
+
+class TestPublishPrincipals:
+    """`ketenbus publish` produces each record as its agency's principal when that
+    agency's credentials are in the secrets dir (the dev broker issues the listed ones)."""
+
+    def test_principal_per_agency(self, settings: Settings) -> None:
+        pool = ProducerPool(settings, per_agency=True)
+        service = ProducerPool(settings)
+        assert ("nla", "gemeente-0599", None, None) == (
+            pool.principal_for("nla"),
+            pool.principal_for("gemeente:0599"),
+            pool.principal_for("gemeente:9997"),  # no credentials: the process's own
+            service.principal_for("nla"),  # an agency service: always its own principal
         )

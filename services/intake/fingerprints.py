@@ -43,6 +43,21 @@ LOAD_TIMEOUT_S: Final = 30.0
 log = get_logger("intake.fingerprints")
 
 
+class FingerprintsNotPermitted(Exception):
+    """This process's principal may not read the fingerprint topic (an agency running
+    `ketenbus publish` with its own credentials: agencies touch only their own topics)."""
+
+
+_NOT_PERMITTED = frozenset(
+    {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+)
+
+
+def _not_permitted(error: object) -> bool:
+    code = getattr(error, "code", None)
+    return callable(code) and code() in _NOT_PERMITTED
+
+
 class Claim(Enum):
     NEW = "new"
     SAME = "same"
@@ -87,10 +102,13 @@ class FingerprintStore:
         self._consumer: Consumer | None = None
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
+        #: False once the topic turned out not readable by this principal
+        self.enabled = True
+        self._loaded_without = False
 
     @property
     def loaded(self) -> bool:
-        return self._consumer is not None
+        return self._consumer is not None or self._loaded_without
 
     def ensure_loaded(self) -> None:
         """Load once (blocking; raises when the broker cannot be read), then follow the
@@ -100,9 +118,17 @@ class FingerprintStore:
         with self._load_lock:
             if self.loaded:
                 return
-            if self._before_load is not None:
-                self._before_load()
-            self.load()
+            try:
+                if self._before_load is not None:
+                    self._before_load()
+                self.load()
+            except FingerprintsNotPermitted:
+                # the check needs the agency services' topic; without it a re-sent ref
+                # is published again (same event id) and never refused as a conflict
+                log.warning("fingerprints_not_permitted", topic=FINGERPRINT_TOPIC)
+                self.enabled = False
+                self._loaded_without = True
+                return
             if self._follow:
                 self.follow()
 
@@ -138,6 +164,8 @@ class FingerprintStore:
                 if error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(message.partition())
                     continue
+                if _not_permitted(error):
+                    raise FingerprintsNotPermitted(FINGERPRINT_TOPIC)
                 raise TimeoutError(f"{FINGERPRINT_TOPIC}: {error}")
             self._apply(message.key(), message.value())
         log.info("fingerprints_loaded", refs=len(self._known))
@@ -152,6 +180,8 @@ class FingerprintStore:
             try:
                 metadata = consumer.list_topics(FINGERPRINT_TOPIC, timeout=LOAD_TIMEOUT_S)
                 topic = metadata.topics.get(FINGERPRINT_TOPIC)
+                if topic is not None and _not_permitted(topic.error):
+                    raise FingerprintsNotPermitted(FINGERPRINT_TOPIC)
                 if topic is None or topic.error is not None:
                     raise KafkaException(topic.error if topic is not None else "no topic")
                 partitions = sorted(topic.partitions)

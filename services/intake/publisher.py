@@ -214,6 +214,8 @@ class IntakePublisher:
         if self.fingerprints is None:
             return prepared, Claim.NEW
         self.fingerprints.ensure_loaded()
+        if not self.fingerprints.enabled:
+            return prepared, Claim.SAME  # nothing to check against, nothing to write
         record = prepared.record
         claim = self.fingerprints.claim(record.agency, record.ref, prepared.fingerprint)
         if claim is Claim.CONFLICT:

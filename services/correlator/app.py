@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from prometheus_client import generate_latest
 
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
+from correlator.domain.clock import advance
 from correlator.domain.events import ClockTick
 from correlator.domain.handlers import (
     DWELLING,
@@ -263,16 +265,22 @@ class Batch:
                 # Unchanged by the tick: revisit it at the next tick, as a scan would.
                 _stalls.add(self.inbox, partition, key, still_due)
 
-    def advance_clock(self, partition: int, now: int) -> int:
-        """The partition's clock after seeing `now` (event time never goes back)."""
+    def advance_clock(self, partition: int, stamp: int) -> int:
+        """The partition's clock after seeing event time `stamp`: it never goes back, and
+        never past this worker's wall clock plus the allowed skew (docs/correlation.md#rule-6)."""
         known = self.clocks.get(partition)
         if known is None:
             known = int(clocks.get(_clock_key(self.inbox, partition)) or 0)
+        now = advance(
+            known,
+            stamp,
+            wall_ms=int(time.time() * 1000),
+            skew_ms=settings.clock_skew_seconds * 1000,
+        )
         if now > known:
             self.clocks[partition] = now
             BACKBONE_CLOCK.set(now / 1000)
-            return now
-        return known
+        return now
 
     async def _emit(self, handled: Handled[Any], clock: int) -> None:
         """Queue the outputs of one step (acknowledged all at once in `commit`)."""

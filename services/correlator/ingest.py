@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from correlator.domain.clock import advance
 from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
 from correlator.domain.handlers import Outgoing, route
 from correlator.topology import INBOXES, TABLES, changelog_topic, inbox_topic
@@ -112,6 +113,7 @@ class Ingest:
         self.settings = settings
         self.codec = get_codec()
         self.clock = 0
+        self.skew_ms = settings.clock_skew_seconds * 1000
         self._ticked = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -205,6 +207,7 @@ class Ingest:
     def process(self, batch: list[Message]) -> None:
         """One batch: everything produced and acknowledged before its offsets commit."""
         latest = self.clock
+        wall_ms = int(time.time() * 1000)
         for message in batch:
             error = message.error()
             if error is not None:
@@ -215,7 +218,7 @@ class Ingest:
             if event is None:
                 continue
             EVENTS_CORRELATED.labels(event.type).inc()
-            latest = max(latest, event.occurred_at)
+            latest = advance(latest, event.occurred_at, wall_ms=wall_ms, skew_ms=self.skew_ms)
             self._send(route(event))
         self.clock = latest
         if self.clock >= self._ticked + TICK_EVERY_MS:

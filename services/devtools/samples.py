@@ -86,7 +86,12 @@ def record(agency: str, kind: str, n: int, *, prefix: str = "S") -> dict[str, An
             "amount_eur": 1000.0 + n,
         }
     if kind.startswith("admission_"):
-        return base | {"staffing_agency_kvk": kvk(n), "reason": "Wtta: toelating"}
+        reason = {
+            "admission_revoked": "LABOUR_LAW_VIOLATIONS",
+            "admission_granted": "REQUIREMENTS_MET",
+            "admission_suspended": "SECURITY_DEPOSIT_NOT_PROVIDED",
+        }[kind]
+        return base | {"staffing_agency_kvk": kvk(n), "reason": reason}
     if kind == "case_action":
         return base | {"address": address(n, cbs), "action": "ACKNOWLEDGED"}
     raise ValueError(f"unknown type {kind!r}")

@@ -41,11 +41,12 @@ def synthetic_records(
     count: int,
     *,
     seed: int = 7,
-    start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start: datetime = datetime(2025, 6, 1, tzinfo=UTC),
     prefix: str = "SYN",
     dwellings: int | None = None,
 ) -> list[dict[str, Any]]:
-    """`count` intake records in event-time order over about a year.
+    """`count` intake records in event-time order over about a year (from `start`: a
+    year that lies in the past, as the intake refuses an `occurred_at` ahead of its clock).
 
     `dwellings`: how many addresses the events spread over (default a quarter of
     `count`; at most 350,000 distinct ones exist); more dwellings, more (smaller) cases.
@@ -140,7 +141,7 @@ def _revocation(rng: random.Random, base: Record, _: _Dwelling, agencies: list[s
         "agency": "nau",
         "type": "admission_revoked",
         "staffing_agency_kvk": rng.choice(agencies),
-        "reason": "Wtta",
+        "reason": "LABOUR_LAW_VIOLATIONS",
     }
 
 

@@ -30,6 +30,8 @@ class IntakeItem:
     error: RecordRejected | None = None
     #: intake field -> the name the sender knows (e.g. a CSV column), for messages
     field_names: Mapping[str, str] | None = None
+    #: cut off while reading for its size: nothing of it may be kept
+    too_large: bool = False
 
 
 FileReader = Callable[[Path], Iterator[IntakeItem]]

@@ -84,5 +84,49 @@ class OutsideMunicipality(RecordRejected):
     status = 403
 
 
+class RecordTooLarge(RecordRejected):
+    """The record (an HTTP body or a batch/file line) is larger than the intake reads;
+    it was cut off while reading, so nothing of it is kept."""
+
+    reason = "too_large"
+    status = 413
+
+
+class RecordTooComplex(RecordRejected):
+    """The JSON nests deeper, or holds longer lists or more keys, than any intake record."""
+
+    reason = "too_complex"
+    status = 422
+
+
+class OccurredAtOutOfRange(RecordRejected):
+    """`occurred_at` lies in the future (beyond the allowed skew) or before the earliest
+    plausible date."""
+
+    reason = "occurred_at_out_of_range"
+    status = 422
+
+
+class EventNotEncodable(RecordRejected):
+    """A validated record does not fit the event schema (a value out of the Avro range)."""
+
+    reason = "not_encodable"
+    status = 422
+
+
+class AgencyNotAuthorised(RecordRejected):
+    """The authenticated client may not publish for the record's agency."""
+
+    reason = "agency_not_authorised"
+    status = 403
+
+
+class RefConflict(RecordRejected):
+    """The agency's `ref` was published before with other content: refs are immutable."""
+
+    reason = "ref_conflict"
+    status = 409
+
+
 class UnreadableFile(AdapterError):
     """A whole import file cannot be read (missing, unknown format, bad CSV header)."""

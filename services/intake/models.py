@@ -9,6 +9,7 @@ per field (`format_errors`), never echoing a BSN.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,7 +46,46 @@ SanctionType = StrEnum("SanctionType", _symbols("nl.ketenbus.SanctionType"))  # 
 CaseActionType = StrEnum("CaseActionType", _symbols("nl.ketenbus.CaseActionType"))  # type: ignore[misc]
 
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:\-]{0,127}$"
+#: Every 9-digit window of a ref, its digits at most one separator apart.
+_NINE_DIGITS_IN_REF = re.compile(r"(?<![0-9])(?=([0-9](?:[._/:\-]?[0-9]){8})(?![0-9]))")
 ADMISSION_TYPES = ("admission_revoked", "admission_granted", "admission_suspended")
+#: Plausibility bounds (within the Avro `int`/`double` the events carry).
+MAX_OCCUPANTS = 10_000
+MAX_AMOUNT_EUR = 10_000_000.0
+MAX_WORKERS = 1_000
+MAX_VIOLATIONS = 32
+
+
+class AdmissionReason(StrEnum):
+    """Why NAU changed an admission: a fixed code list, never free text (free text is where
+    names and BSNs end up, and `reason` is published)."""
+
+    ADMISSION_REQUIREMENTS_NOT_MET = "ADMISSION_REQUIREMENTS_NOT_MET"
+    SECURITY_DEPOSIT_NOT_PROVIDED = "SECURITY_DEPOSIT_NOT_PROVIDED"
+    CONDUCT_CERTIFICATE_REFUSED = "CONDUCT_CERTIFICATE_REFUSED"
+    LABOUR_LAW_VIOLATIONS = "LABOUR_LAW_VIOLATIONS"
+    INSPECTION_OBSTRUCTED = "INSPECTION_OBSTRUCTED"
+    AT_OWN_REQUEST = "AT_OWN_REQUEST"
+    REQUIREMENTS_MET = "REQUIREMENTS_MET"
+    REINSTATED_AFTER_REVIEW = "REINSTATED_AFTER_REVIEW"
+    OTHER = "OTHER"
+
+
+def bsn_in_ref(ref: str) -> bool:
+    """Whether a ref holds a BSN: any 9-digit run, contiguous or dotted (`123.456.782`), or
+    split by `-`, `/`, `_`, `:` and passing the elfproef (year-number refs like
+    `2026-00001` mostly pass, a BSN written `123-456-782` does not)."""
+    for found in _NINE_DIGITS_IN_REF.finditer(ref):
+        window = found.group(1)
+        digits = "".join(c for c in window if c.isdigit())
+        if window == digits or window.replace(".", "") == digits:
+            return True
+        try:
+            normalise.bsn(digits)
+        except normalise.InvalidValue:
+            continue
+        return True
+    return False
 
 
 class _Strict(BaseModel):
@@ -139,6 +179,13 @@ class _Record(_Strict):
     staffing_agency_kvk: str | None = None
     employer_kvk: str | None = None
 
+    @field_validator("ref")
+    @classmethod
+    def _no_bsn_in_ref(cls, v: str) -> str:
+        if bsn_in_ref(v):
+            raise ValueError("must not contain a 9-digit number (a BSN is never a reference)")
+        return v
+
     @field_validator("occurred_at")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
@@ -178,7 +225,9 @@ def _dedupe(values: list[Any]) -> list[Any]:
 
 class ComplaintRecord(_Record):
     type: Literal["complaint"]
-    violations: list[ViolationCode] = Field(default_factory=list, description="alleged")
+    violations: list[ViolationCode] = Field(
+        default_factory=list, max_length=MAX_VIOLATIONS, description="alleged"
+    )
     anonymous: bool = False
 
     _dedupe_violations = field_validator("violations")(_dedupe)
@@ -191,13 +240,15 @@ class ComplaintRecord(_Record):
 
 class InspectionRecord(_Record):
     type: Literal["inspection"]
-    violations: list[ViolationCode] = Field(default_factory=list, description="established")
-    occupants_found: int | None = Field(None, ge=0)
-    occupants_registered: int | None = Field(None, ge=0)
+    violations: list[ViolationCode] = Field(
+        default_factory=list, max_length=MAX_VIOLATIONS, description="established"
+    )
+    occupants_found: int | None = Field(None, ge=0, le=MAX_OCCUPANTS)
+    occupants_registered: int | None = Field(None, ge=0, le=MAX_OCCUPANTS)
     access_refused: bool = False
     follow_up: bool = False
     workers: list[Worker] = Field(
-        default_factory=list, description="pseudonymised, never published"
+        default_factory=list, max_length=MAX_WORKERS, description="pseudonymised, never published"
     )
 
     _dedupe_violations = field_validator("violations")(_dedupe)
@@ -211,9 +262,11 @@ class InspectionRecord(_Record):
 class SanctionRecord(_Record):
     type: Literal["sanction"]
     sanction_type: SanctionType
-    violations: list[ViolationCode] = Field(default_factory=list, description="established")
+    violations: list[ViolationCode] = Field(
+        default_factory=list, max_length=MAX_VIOLATIONS, description="established"
+    )
     target_kvk: str | None = None
-    amount_eur: float | None = Field(None, ge=0)
+    amount_eur: float | None = Field(None, ge=0, le=MAX_AMOUNT_EUR, allow_inf_nan=False)
 
     _dedupe_violations = field_validator("violations")(_dedupe)
     _target = field_validator("target_kvk")(_kvk)
@@ -227,7 +280,7 @@ class SanctionRecord(_Record):
 class AdmissionRecord(_Record):
     type: Literal["admission_revoked", "admission_granted", "admission_suspended"]
     staffing_agency_kvk: str  # required here (optional elsewhere)
-    reason: str | None = Field(None, max_length=500)
+    reason: AdmissionReason | None = Field(None, description="a code, never free text")
 
 
 class CaseActionRecord(_Record):
@@ -259,16 +312,48 @@ def record_adapter() -> TypeAdapter[AnyRecord]:
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field (`address.postcode`, `workers[0].bsn`, or `type`)."""
+    """One problem with one field (`address.postcode`, `workers[0].bsn`, or `type`).
+
+    `field` is the name the sender knows (a CSV column after renaming); `path` the intake
+    record's own path, used to blank the offending value in the dead letter.
+    """
 
     field: str
     message: str
+    path: str | None = None
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
 
 
 _TAGS = frozenset(RECORD_TYPES)
+#: Every field name the intake contract knows (any record type, any nesting level).
+KNOWN_FIELDS: frozenset[str] = frozenset(
+    name
+    for model in (
+        Address,
+        Worker,
+        ComplaintRecord,
+        InspectionRecord,
+        SanctionRecord,
+        AdmissionRecord,
+        CaseActionRecord,
+    )
+    for name in model.model_fields
+)
+UNKNOWN_FIELD = "(unknown field)"
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+_DIGIT_RUN = re.compile(r"[0-9]{5,}")
+
+
+def safe_field_name(part: str) -> str:
+    """A field name fit to repeat in messages: known, or a plain identifier with no long
+    digit run; anything else (a BSN or a name used as a JSON key) is not repeated."""
+    if part in KNOWN_FIELDS:
+        return part
+    if _PLAIN_NAME.match(part) and not _DIGIT_RUN.search(part):
+        return part
+    return UNKNOWN_FIELD
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -282,7 +367,8 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
         elif part not in ("function-after", "function-before") and not str(part).startswith(
             ("function-", "literal[")
         ):
-            name += f".{part}" if name else str(part)
+            text = safe_field_name(str(part))
+            name += f".{text}" if name else text
     return name or "(record)"
 
 
@@ -307,9 +393,10 @@ def format_errors(
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field = "type"
             message = f"expected one of {', '.join(RECORD_TYPES)}"
+        path = field
         if field_names:
             field = _rename(field, field_names)
-        found.append(FieldError(field, message))
+        found.append(FieldError(field, message, path))
     return found
 
 

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from intake.base import FileReader, IntakeItem
-from intake.errors import MalformedRecord
+from intake.errors import MalformedRecord, RecordRejected
+from intake.files import bounded_lines, max_record_bytes, too_large_item
+from intake.limits import check_shape
+from intake.models import safe_field_name
+from intake.redact import scrub_text
 
 NativeMapping = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -35,17 +39,23 @@ def native_suffix(agency: str) -> str:
 def map_line(line: bytes, mapping: NativeMapping) -> dict[str, Any]:
     """One native JSON line as an intake record; `MalformedRecord` when it cannot be."""
     try:
-        native = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRecord("not a JSON object") from None
+        native = check_shape(line)
+    except RecordRejected:
+        raise MalformedRecord("not a JSON object within the intake's bounds") from None
     if not isinstance(native, dict):
         raise MalformedRecord("not a JSON object")
     try:
         return mapping(native)
     except NativeRecordUnreadable as exc:
-        raise MalformedRecord(f"native record: {exc}") from None
+        # field names are safe to repeat; any other word of the message is not
+        words = [safe_field_name(w) if w.isidentifier() else w for w in str(exc).split()]
+        raise MalformedRecord(f"native record: {scrub_text(' '.join(words))}") from None
     except KeyError as exc:
-        raise MalformedRecord(f"native record: missing field {exc.args[0]!r}") from None
+        raise MalformedRecord(
+            f"native record: missing field {safe_field_name(str(exc.args[0]))}"
+        ) from None
+    except (ValueError, TypeError, AttributeError):
+        raise MalformedRecord("native record: a field has an unexpected form") from None
 
 
 def native_jsonl_reader(
@@ -58,9 +68,12 @@ def native_jsonl_reader(
     """
 
     def read(path: Path) -> Iterator[IntakeItem]:
+        limit = max_record_bytes()
         with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip(b"\r\n")
+            for number, line in bounded_lines(handle, limit):
+                if line is None:
+                    yield too_large_item(number, limit)
+                    continue
                 if not line.strip():
                     continue
                 try:

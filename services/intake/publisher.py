@@ -3,30 +3,128 @@ broker before we say so), refused ones to the dead-letter topic, both counted an
 
 Nothing accepted is dropped: `submit` returns only after the broker's ack (acks=all,
 idempotent producer); when the broker does not acknowledge, `DeliveryFailed` reaches the
-caller (HTTP 503 / CLI error) and the record counts as not accepted.
+caller (HTTP 503 / CLI error) and the record counts as not accepted. Every record is
+produced as its agency's Kafka principal (`ProducerPool`). A re-sent ref is checked
+against the content it was first published with (`intake.fingerprints`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from intake.base import IntakeItem
 from intake.core import Intake, PreparedEvent
-from intake.errors import RecordRejected
-from intake.redact import redact, scrub_text
+from intake.errors import RecordRejected, RefConflict
+from intake.fingerprints import Claim, FingerprintStore
+from intake.redact import TOO_LARGE_DROPPED, redact, scrub_text
 from intake.topics import TopicEnsurer
+from ketenbus.agencies import principal_of
 from ketenbus.deadletter import dead_letter
+from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, RECORDS_ACCEPTED, RECORDS_REJECTED
 from ketenbus.producer import DeliveryFailed, DeliveryReport, OutgoingRecord, ReliableProducer
+from ketenbus.security.errors import CredentialsMissing
+from ketenbus.settings import Settings
 
 log = get_logger("adapter")
 CHUNK = 500  # records per send_many: bounds memory of a large file import
 ACK_TIMEOUT_S = 75.0  # > the producer's message.timeout.ms: librdkafka reports first
+
+
+class ProducerPool:
+    """The producers of one intake process, made through `client_config`.
+
+    `per_agency` (`ketenbus publish`, run by an agency with its own credentials): each
+    record is produced as its agency's principal (`principal_of(agency)`), with the
+    credentials in `<secrets dir>/<principal>.properties`; an agency whose credentials are
+    not there goes as the process's own principal (the broker's ACLs decide either way).
+    Otherwise (an agency service) everything goes as the process's own principal
+    (`ketenbus-intake-<service>`), which the ACLs let write its agencies' topics.
+    Producers are keyed by their configuration: equal configurations share one producer.
+    """
+
+    def __init__(self, settings: Settings, *, per_agency: bool = False) -> None:
+        self.settings = settings
+        self.per_agency = per_agency
+        self._by_config: dict[tuple[tuple[str, str], ...], ReliableProducer] = {}
+        self._by_principal: dict[str | None, ReliableProducer] = {}
+        self._by_agency: dict[str | None, ReliableProducer] = {}
+        self._lock = threading.Lock()
+
+    def principal_for(self, agency: str | None) -> str | None:
+        """The principal a record of `agency` is produced as (None: the process's own)."""
+        if not self.per_agency or agency is None:
+            return None
+        principal = principal_of(agency)
+        try:
+            client_config(self.settings, principal=principal)
+        except CredentialsMissing:
+            return None
+        return principal
+
+    def config_for(self, principal: str | None) -> dict[str, Any]:
+        return client_config(self.settings, principal=principal)
+
+    def for_principal(self, principal: str | None) -> ReliableProducer:
+        found = self._by_principal.get(principal)
+        if found is not None:
+            return found
+        with self._lock:
+            config = self.config_for(principal)
+            key = tuple(sorted((k, str(v)) for k, v in config.items()))
+            producer = self._by_config.get(key)
+            if producer is None:
+                producer = ReliableProducer(settings=self.settings, principal=principal)
+                self._by_config[key] = producer
+            self._by_principal[principal] = producer
+            return producer
+
+    def for_agency(self, agency: str | None) -> ReliableProducer:
+        """The producer for records of `agency` (None: the process's own principal)."""
+        key = agency if self.per_agency else None
+        found = self._by_agency.get(key)
+        if found is None:
+            found = self._by_agency[key] = self.for_principal(self.principal_for(agency))
+        return found
+
+    @property
+    def producers(self) -> list[ReliableProducer]:
+        return list(self._by_config.values())
+
+    def poll(self, timeout: float = 0.0) -> int:
+        producers = self.producers
+        if not producers:
+            time.sleep(timeout)
+            return 0
+        # poll() returns as soon as a report arrives: no added latency for one producer
+        share = timeout / len(producers)
+        return sum(p.poll(share) for p in producers)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        for producer in self.producers:
+            producer.flush(timeout)
+
+    def send_many(self, records: list[tuple[str | None, OutgoingRecord]]) -> list[DeliveryReport]:
+        """Produce (agency, record) pairs, each as its agency, and wait for every ack; the
+        reports come back in the order of `records`."""
+        groups: dict[int, tuple[ReliableProducer, list[int]]] = {}
+        for index, (agency, _) in enumerate(records):
+            producer = self.for_agency(agency)
+            groups.setdefault(id(producer), (producer, []))[1].append(index)
+        reports: list[DeliveryReport | None] = [None] * len(records)
+        for producer, indexes in groups.values():
+            for index, report in zip(
+                indexes, producer.send_many([records[i][1] for i in indexes]), strict=True
+            ):
+                reports[index] = report
+        return [r for r in reports if r is not None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +136,7 @@ class Accepted:
     topic: str
     partition: int
     offset: int
+    ref: str
     line: int | None = None
 
 
@@ -45,7 +144,7 @@ class Accepted:
 class Rejected:
     reason: str
     message: str
-    errors: list[str]
+    errors: list[dict[str, str]]
     status: int
     agency: str | None = None
     type: str | None = None
@@ -62,10 +161,13 @@ class Outcome:
 
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    #: the refusals themselves, in the order of `rejected`
+    errors: list[RecordRejected] = field(default_factory=list)
 
     def extend(self, other: Outcome) -> None:
         self.accepted.extend(other.accepted)
         self.rejected.extend(other.rejected)
+        self.errors.extend(other.errors)
 
 
 def _chunks(items: Iterable[IntakeItem], size: int) -> Iterator[list[IntakeItem]]:
@@ -75,47 +177,125 @@ def _chunks(items: Iterable[IntakeItem], size: int) -> Iterator[list[IntakeItem]
 
 
 class IntakePublisher:
-    """Intake + producer + topic provisioning: the one path every record takes."""
+    """Intake + producers + topic provisioning + ref fingerprints: the one path every
+    record takes."""
 
-    def __init__(self, intake: Intake, producer: ReliableProducer, topics: TopicEnsurer) -> None:
+    def __init__(
+        self,
+        intake: Intake,
+        producers: ProducerPool,
+        topics: TopicEnsurer,
+        fingerprints: FingerprintStore | None = None,
+    ) -> None:
         self.intake = intake
-        self.producer = producer
+        self.producers = producers
         self.topics = topics
+        self.fingerprints = fingerprints
         self._poller: threading.Thread | None = None
         self._stop_polling = threading.Event()
         self._poller_lock = threading.Lock()
 
+    @property
+    def producer(self) -> ProducerPool:
+        """The producers (`flush()` them before exit)."""
+        return self.producers
+
+    # -- preparing -----------------------------------------------------------------
+
+    def _prepare(
+        self,
+        item: IntakeItem,
+        expected_agency: str | None,
+        allowed_agencies: Collection[str] | None,
+    ) -> tuple[PreparedEvent, Claim]:
+        prepared = self.intake.prepare(
+            item, expected_agency=expected_agency, allowed_agencies=allowed_agencies
+        )
+        if self.fingerprints is None:
+            return prepared, Claim.NEW
+        self.fingerprints.ensure_loaded()
+        if not self.fingerprints.enabled:
+            return prepared, Claim.SAME  # nothing to check against, nothing to write
+        record = prepared.record
+        claim = self.fingerprints.claim(record.agency, record.ref, prepared.fingerprint)
+        if claim is Claim.CONFLICT:
+            raise RefConflict(
+                "this ref was published before with other content (a ref is immutable:"
+                " send a correction under a new ref)",
+                agency=record.agency,
+                type=record.type,
+            )
+        return prepared, claim
+
+    def _release(self, prepared: PreparedEvent, claim: Claim) -> None:
+        if self.fingerprints is not None and claim is Claim.NEW:
+            record = prepared.record
+            self.fingerprints.release(record.agency, record.ref, prepared.fingerprint)
+
+    def _fingerprint_records(
+        self, done: list[tuple[PreparedEvent, Claim]]
+    ) -> list[tuple[str | None, OutgoingRecord]]:
+        if self.fingerprints is None:
+            return []
+        # written as the process's own principal (an agency writes only its events topic)
+        return [
+            (None, self.fingerprints.outgoing(p.record.agency, p.record.ref, p.fingerprint))
+            for p, claim in done
+            if claim is Claim.NEW
+        ]
+
+    # -- one record ----------------------------------------------------------------
+
     def submit(
-        self, item: IntakeItem, *, source: str, expected_agency: str | None = None
+        self,
+        item: IntakeItem,
+        *,
+        source: str,
+        expected_agency: str | None = None,
+        allowed_agencies: Collection[str] | None = None,
     ) -> Accepted:
         """Publish one record; raises `RecordRejected` (after dead-lettering it)."""
-        try:
-            prepared = self.intake.prepare(item, expected_agency=expected_agency)
-        except RecordRejected as exc:
-            self._dead_letter([(item, exc)], source)
-            raise
-        self.topics.ensure_for(prepared.record.agency)
-        report = self.producer.send(prepared.outgoing)
-        return self._accepted(prepared, report, item.line)
+        outcome = self.submit_many(
+            [item],
+            source=source,
+            expected_agency=expected_agency,
+            allowed_agencies=allowed_agencies,
+        )
+        if outcome.rejected:
+            raise outcome.errors[0]
+        return outcome.accepted[0]
 
     async def submit_async(
-        self, item: IntakeItem, *, source: str, expected_agency: str | None = None
+        self,
+        item: IntakeItem,
+        *,
+        source: str,
+        expected_agency: str | None = None,
+        allowed_agencies: Collection[str] | None = None,
     ) -> Accepted:
         """`submit` for an event loop: many requests wait for their acks concurrently."""
+        if self.fingerprints is not None and not self.fingerprints.loaded:
+            await asyncio.to_thread(self.fingerprints.ensure_loaded)
         try:
-            prepared = self.intake.prepare(item, expected_agency=expected_agency)
+            prepared, claim = self._prepare(item, expected_agency, allowed_agencies)
         except RecordRejected as exc:
             await asyncio.to_thread(self._dead_letter, [(item, exc)], source)
             raise
         agency = prepared.record.agency
-        if not self.topics.known(agency):
-            await asyncio.to_thread(self.topics.ensure_for, agency)
-        report = await self._acknowledged(prepared.outgoing)
-        if report.error is not None:
-            raise DeliveryFailed(report.topic, report.error)
+        try:
+            if not self.topics.known(agency):
+                await asyncio.to_thread(self.topics.ensure_for, agency)
+            report = await self._acknowledged(agency, prepared.outgoing)
+            if report.error is not None:
+                raise DeliveryFailed(report.topic, report.error)
+        except BaseException:
+            self._release(prepared, claim)
+            raise
+        for owner, record in self._fingerprint_records([(prepared, claim)]):
+            self.producers.for_agency(owner).produce(record, _log_failed_fingerprint)
         return self._accepted(prepared, report, item.line)
 
-    async def _acknowledged(self, outgoing: OutgoingRecord) -> DeliveryReport:
+    async def _acknowledged(self, agency: str, outgoing: OutgoingRecord) -> DeliveryReport:
         self._ensure_poller()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[DeliveryReport] = loop.create_future()
@@ -123,7 +303,7 @@ class IntakePublisher:
         def on_report(report: DeliveryReport) -> None:  # runs in the polling thread
             loop.call_soon_threadsafe(_resolve, future, report)
 
-        self.producer.produce(outgoing, on_report)
+        self.producers.for_agency(agency).produce(outgoing, on_report)
         return await asyncio.wait_for(future, ACK_TIMEOUT_S)
 
     def _ensure_poller(self) -> None:
@@ -139,7 +319,7 @@ class IntakePublisher:
 
     def _poll(self) -> None:
         while not self._stop_polling.is_set():
-            self.producer.poll(0.05)
+            self.producers.poll(0.05)
 
     def close(self) -> None:
         """Stop serving delivery reports and flush what is outstanding."""
@@ -147,7 +327,11 @@ class IntakePublisher:
         if self._poller is not None:
             self._poller.join(5)
             self._poller = None
-        self.producer.flush()
+        self.producers.flush()
+        if self.fingerprints is not None:
+            self.fingerprints.close()
+
+    # -- many records --------------------------------------------------------------
 
     def submit_many(
         self,
@@ -155,29 +339,50 @@ class IntakePublisher:
         *,
         source: str,
         expected_agency: str | None = None,
+        allowed_agencies: Collection[str] | None = None,
         chunk_size: int = CHUNK,
     ) -> Outcome:
-        """Publish many records in order; bad ones are dead-lettered and reported."""
+        """Publish many records in order; bad ones are dead-lettered and reported, each
+        good one is published (`Outcome` says exactly which)."""
         outcome = Outcome()
         for chunk in _chunks(items, chunk_size):
-            prepared: list[tuple[IntakeItem, PreparedEvent]] = []
+            prepared: list[tuple[IntakeItem, PreparedEvent, Claim]] = []
             refused: list[tuple[IntakeItem, RecordRejected]] = []
             for item in chunk:
                 try:
-                    prepared.append(
-                        (item, self.intake.prepare(item, expected_agency=expected_agency))
-                    )
+                    p, claim = self._prepare(item, expected_agency, allowed_agencies)
                 except RecordRejected as exc:
                     refused.append((item, exc))
-            for agency in {p.record.agency for _, p in prepared}:
-                self.topics.ensure_for(agency)
-            reports = self.producer.send_many([p.outgoing for _, p in prepared])
+                    continue
+                prepared.append((item, p, claim))
+            try:
+                for agency in {p.record.agency for _, p, _ in prepared}:
+                    self.topics.ensure_for(agency)
+                reports = self.producers.send_many(
+                    [(p.record.agency, p.outgoing) for _, p, _ in prepared]
+                )
+            except BaseException:
+                for _, p, claim in prepared:
+                    self._release(p, claim)
+                raise
+            fingerprints = self._fingerprint_records([(p, c) for _, p, c in prepared])
+            if fingerprints:
+                try:
+                    self.producers.send_many(fingerprints)
+                except DeliveryFailed as exc:  # the events are in: do not refuse them now
+                    log.error("fingerprints_not_stored", records=len(fingerprints), error=str(exc))
             outcome.accepted.extend(
                 self._accepted(p, r, item.line)
-                for (item, p), r in zip(prepared, reports, strict=True)
+                for (item, p, _), r in zip(prepared, reports, strict=True)
             )
             outcome.rejected.extend(self._dead_letter(refused, source))
+            outcome.errors.extend(exc for _, exc in refused)
         return outcome
+
+    def refuse(self, item: IntakeItem, exc: RecordRejected, *, source: str) -> Rejected:
+        """Dead-letter and count a record refused before it reached `submit` (e.g. an HTTP
+        body cut off for its size)."""
+        return self._dead_letter([(item, exc)], source)[0]
 
     def _accepted(
         self, prepared: PreparedEvent, report: DeliveryReport, line: int | None
@@ -201,6 +406,7 @@ class IntakePublisher:
             topic=report.topic,
             partition=report.partition,
             offset=report.offset,
+            ref=record.ref,
             line=line,
         )
 
@@ -210,24 +416,33 @@ class IntakePublisher:
         if not refused:
             return []
         self.topics.ensure_deadletter()
-        letters: list[OutgoingRecord] = []
+        letters: list[tuple[str | None, OutgoingRecord]] = []
         rejected: list[Rejected] = []
         for item, exc in refused:
-            value, redacted = redact(item.original, self.intake.pseudonymiser)
+            kept = item.payload if item.payload else item.original
+            value: bytes | None = None
+            redacted: str | None = TOO_LARGE_DROPPED
+            if not item.too_large:
+                value, redacted = redact(kept, self.intake.pseudonymiser, exc.errors)
             message = scrub_text(exc.message)
-            errors = [scrub_text(str(e)) for e in exc.errors]
+            errors = [
+                {"field": scrub_text(e.field), "message": scrub_text(e.message)} for e in exc.errors
+            ]
             letters.append(
-                dead_letter(
-                    value,
-                    source=source,
-                    reason=exc.reason,
-                    exception=exc,
-                    message=message,
-                    key=exc.agency,
-                    line=item.line,
-                    agency=exc.agency,
-                    type=exc.type,
-                    redacted=redacted,
+                (
+                    None,
+                    dead_letter(
+                        value,
+                        source=source,
+                        reason=exc.reason,
+                        exception=exc,
+                        message=message,
+                        key=exc.agency,
+                        line=item.line,
+                        agency=exc.agency,
+                        type=exc.type,
+                        redacted=redacted,
+                    ),
                 )
             )
             RECORDS_REJECTED.labels(
@@ -241,7 +456,7 @@ class IntakePublisher:
                 agency=exc.agency,
                 type=exc.type,
                 reason=exc.reason,
-                errors=errors,
+                errors=[f"{e['field']}: {e['message']}" for e in errors],
             )
             rejected.append(
                 Rejected(
@@ -254,8 +469,13 @@ class IntakePublisher:
                     line=item.line,
                 )
             )
-        self.producer.send_many(letters)
+        self.producers.send_many(letters)
         return rejected
+
+
+def _log_failed_fingerprint(report: DeliveryReport) -> None:
+    if report.error is not None:
+        log.error("fingerprint_not_stored", error=str(report.error))
 
 
 def _resolve(future: asyncio.Future[DeliveryReport], report: DeliveryReport) -> None:

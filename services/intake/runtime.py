@@ -1,4 +1,5 @@
-"""Wiring: settings -> registry, pseudonym key, producer, topic provisioning -> publisher.
+"""Wiring: settings -> registry, pseudonym key, producers, topic provisioning, ref
+fingerprints -> publisher.
 
 The pseudonym key is read here, at start-up, so a service outside dev/test without
 KETENBUS_PSEUDONYM_KEY refuses to start instead of failing on its first inspection.
@@ -8,21 +9,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from intake.core import Intake
-from intake.publisher import IntakePublisher
+from intake.core import Intake, IntakeBounds
+from intake.fingerprints import FingerprintStore
+from intake.publisher import IntakePublisher, ProducerPool
 from intake.registry import AdapterRegistry
 from intake.topics import TopicEnsurer
-from ketenbus.producer import ReliableProducer
 from ketenbus.pseudonyms import Pseudonymiser, pseudonym_key
 from ketenbus.settings import Settings, get_settings
 
 
 def build_publisher(
-    services: Iterable[str] | None = None, *, settings: Settings | None = None
+    services: Iterable[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    follow_fingerprints: bool = False,
+    per_agency_principals: bool = False,
 ) -> IntakePublisher:
-    """A publisher for the named adapter services (default: every adapter)."""
+    """A publisher for the named adapter services (default: every adapter).
+
+    `follow_fingerprints`: keep reading other processes' ref fingerprints (a long-running
+    service); a one-shot import reads them once. `per_agency_principals`: produce each
+    record as its agency's principal (`ketenbus publish`, run by an agency with its own
+    credentials); an agency service produces as its own principal (`ketenbus-intake-*`),
+    which the ACLs let write its agencies' topics.
+    """
     settings = settings or get_settings()
     pseudonymiser = Pseudonymiser(pseudonym_key(settings))
     registry = AdapterRegistry.load(services, settings)
-    producer = ReliableProducer(settings=settings)
-    return IntakePublisher(Intake(registry, pseudonymiser), producer, TopicEnsurer(settings))
+    intake = Intake(registry, pseudonymiser, bounds=IntakeBounds.from_settings(settings))
+    topics = TopicEnsurer(settings)
+    fingerprints = FingerprintStore(
+        intake.fingerprint_key,
+        settings,
+        before_load=topics.ensure_shared,
+        follow=follow_fingerprints,
+    )
+    return IntakePublisher(
+        intake, ProducerPool(settings, per_agency=per_agency_principals), topics, fingerprints
+    )

@@ -28,7 +28,7 @@ def main(service: str, argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging(settings.log_level)
     try:
-        publisher = build_publisher([service], settings=settings)
+        publisher = build_publisher([service], settings=settings, follow_fingerprints=True)
     except KetenbusError as exc:  # e.g. no pseudonym key outside dev/test: refuse to start
         print(f"{service}: not started: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

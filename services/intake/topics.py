@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+from intake.fingerprints import FINGERPRINT_TOPIC
 from ketenbus.agencies import DEADLETTER_TOPIC
 from ketenbus.settings import Settings, get_settings
 from ketenbus.topics.admin import (
@@ -13,6 +14,9 @@ from ketenbus.topics.admin import (
     load_topics,
     make_admin,
 )
+
+#: Topics every intake process writes besides the agencies' own.
+SHARED_TOPICS = (DEADLETTER_TOPIC, FINGERPRINT_TOPIC)
 
 
 class TopicEnsurer:
@@ -33,6 +37,10 @@ class TopicEnsurer:
             ensure_agency_topics(agency, settings=self.settings)
             self._known.add(agency)
 
+    def ensure_shared(self) -> None:
+        """The dead-letter and fingerprint topics exist (created from topics.yaml)."""
+        self.ensure_deadletter()
+
     def ensure_deadletter(self) -> None:
         if self._deadletter_ok:
             return
@@ -40,7 +48,8 @@ class TopicEnsurer:
             if self._deadletter_ok:
                 return
             admin = make_admin(settings=self.settings)
-            if DEADLETTER_TOPIC not in admin.list_topics(timeout=10).topics:
-                # the dead-letter topic is declared in topics.yaml: apply the whole file
+            existing = admin.list_topics(timeout=10).topics
+            if any(name not in existing for name in SHARED_TOPICS):
+                # both are declared in topics.yaml: apply the whole file
                 apply_topics(admin, load_topics(self.settings.topics_file))
             self._deadletter_ok = True

@@ -46,8 +46,9 @@ class AgencyCode(str):
         if isinstance(code, AgencyCode):
             return code
         if not _AGENCY.match(code) or code == "gemeente":
-            raise InvalidAgency(
-                f"invalid agency {code!r}: expected gemeente:<4-digit CBS code>, nla, politie, nau"
+            raise InvalidAgency(  # the input is not repeated: it may be person data
+                "invalid agency: expected gemeente:<4-digit CBS code> or a lower-case agency"
+                " name (nla, politie, nau, ...)"
             )
         return super().__new__(cls, code)
 

@@ -20,6 +20,12 @@ RECORDS_REJECTED = Counter(
     "Intake records rejected and dead-lettered",
     ["agency", "type", "reason"],
 )
+INTAKE_REQUESTS = Counter(
+    "ketenbus_intake_requests_total",
+    "Intake API requests (a batch: each of its records) by caller and outcome; the audit"
+    " trail as a metric (client: the authenticated client id, or `anonymous`)",
+    ["service", "client", "outcome"],
+)
 PRODUCE_SECONDS = Histogram(
     "ketenbus_produce_seconds",
     "Time from produce() to the broker's delivery report",

@@ -3,7 +3,8 @@
 The correlator keys dwelling cases by `address_key(...)` and organisation profiles by
 `kvk(...)`, so intake and correlator must normalise identically: both call these
 functions. Each raises `InvalidValue` (a `ValueError`, so pydantic validators turn it into
-a per-field message) naming what was expected. Messages never echo a BSN.
+a per-field message) naming what was expected. Messages never echo the input: it may
+be person data in the wrong field (a BSN as KvK number, a name as postcode).
 """
 
 from __future__ import annotations
@@ -35,15 +36,14 @@ def postcode(raw: str) -> str:
     value = _SPACES.sub("", raw).upper()
     if not _POSTCODE.match(value):
         raise InvalidValue(
-            f"invalid postcode {raw!r}: expected 4 digits not starting with 0 and 2 letters"
-            " (e.g. 3083AB)"
+            "invalid postcode: expected 4 digits not starting with 0 and 2 letters (e.g. 3083AB)"
         )
     return value
 
 
 def house_number(raw: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_HOUSE_NUMBER:
-        raise InvalidValue(f"invalid house number {raw!r}: expected 1..{MAX_HOUSE_NUMBER}")
+        raise InvalidValue(f"invalid house number: expected 1..{MAX_HOUSE_NUMBER}")
     return raw
 
 
@@ -55,7 +55,7 @@ def house_letter(raw: str | None) -> str | None:
     if not value:
         return None
     if not _LETTER.match(value):
-        raise InvalidValue(f"invalid house letter {raw!r}: expected a single letter A-Z")
+        raise InvalidValue("invalid house letter: expected a single letter A-Z")
     return value
 
 
@@ -67,7 +67,7 @@ def addition(raw: str | None) -> str | None:
     if not value:
         return None
     if not _ADDITION.match(value):
-        raise InvalidValue(f"invalid house number addition {raw!r}: expected 1-4 letters or digits")
+        raise InvalidValue("invalid house number addition: expected 1-4 letters or digits")
     return value
 
 
@@ -75,7 +75,7 @@ def bag_id(raw: str) -> str:
     """A BAG verblijfsobject/nummeraanduiding id: exactly 16 digits."""
     value = _SPACES.sub("", raw)
     if not _BAG_ID.match(value):
-        raise InvalidValue(f"invalid bag_id {raw!r}: expected 16 digits")
+        raise InvalidValue("invalid bag_id: expected 16 digits")
     return value
 
 
@@ -83,7 +83,7 @@ def kvk(raw: str) -> str:
     """A KvK (Chamber of Commerce) number: exactly 8 digits, spaces removed."""
     value = _SPACES.sub("", raw)
     if not _KVK.match(value):
-        raise InvalidValue(f"invalid KvK number {raw!r}: expected exactly 8 digits")
+        raise InvalidValue("invalid KvK number: expected exactly 8 digits")
     return value
 
 
@@ -91,7 +91,7 @@ def municipality_code(raw: str) -> str:
     """A CBS municipality code: exactly 4 digits (`0599`)."""
     value = raw.strip()
     if not _MUNICIPALITY.match(value):
-        raise InvalidValue(f"invalid municipality_code {raw!r}: expected 4 digits (e.g. 0599)")
+        raise InvalidValue("invalid municipality_code: expected 4 digits (e.g. 0599)")
     return value
 
 

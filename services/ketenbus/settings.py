@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -174,9 +175,49 @@ class Settings(BaseSettings):
         description="base URL of a case (ZGW hoofdObject/resourceUrl = <base>/<case_id>)",
     )
 
+    # Intake trust (services/intake, docs/intake-trust.md).
+    intake_token_max_age_seconds: int = Field(
+        300,
+        ge=10,
+        description="an intake bearer token (JWT) is refused once its `iat` is older than this",
+    )
+    intake_token_leeway_seconds: int = Field(
+        30, ge=0, description="clock-skew leeway when checking a token's `iat` and `exp`"
+    )
+    clock_skew_seconds: int = Field(
+        300,
+        ge=0,
+        description="how far `occurred_at` may lie ahead of the intake's wall clock; the"
+        " correlator's event-time clock never runs further ahead of its own wall clock",
+    )
+    intake_earliest_occurred_at: datetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC),
+        description="records whose `occurred_at` lies before this are refused (implausible)",
+    )
+    intake_max_record_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest intake record (an HTTP body or a batch line)"
+    )
+    intake_max_batch_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest `/records:batch` body"
+    )
+    intake_max_batch_records: int = Field(
+        10_000, ge=1, description="most records in one `/records:batch` body"
+    )
+    metrics_bind_address: str = Field(
+        "127.0.0.1",
+        description="address the lag monitor's and webhook bridge's /metrics listen on"
+        " (0.0.0.0 to let a Prometheus elsewhere scrape them)",
+    )
+    expose_operations_endpoints: bool = Field(
+        False,
+        description="serve /metrics, /docs and /openapi.json of the intake services to"
+        " non-loopback clients too (default: loopback callers only)",
+    )
+
     @property
     def secrets_dir(self) -> Path:
-        """The dev CA, broker key and certificate, and each principal's properties file."""
+        """The dev CA, broker key and certificate, each principal's properties file, the
+        intake clients and the dev pseudonym key (files 0600)."""
         return self.kafka_secrets_dir or self.home / "secrets"
 
     @property

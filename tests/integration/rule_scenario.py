@@ -95,7 +95,7 @@ SCENARIO: list[dict[str, Any]] = [
         "R2-NAU-1",
         "2026-06-05",
         staffing_agency_kvk="90000001",
-        reason="Wtta",
+        reason="LABOUR_LAW_VIOLATIONS",
     ),
     record(
         "nau",
@@ -103,7 +103,7 @@ SCENARIO: list[dict[str, Any]] = [
         "R2-NAU-2",
         "2026-06-02",
         staffing_agency_kvk="90000002",
-        reason="Wtta",
+        reason="LABOUR_LAW_VIOLATIONS",
     ),
     inspection(
         "nla",

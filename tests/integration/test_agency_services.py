@@ -18,6 +18,7 @@ import pytest
 from agency_topics_reader import all_bytes, end_offsets, headers_of, read_at, read_range
 from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
+from intake_auth import LOOPBACK_PEER, TokenAuth
 
 from devtools.samples import BAD_LINES, jsonl_lines, record, synthetic_bsn
 from intake.app import create_app
@@ -84,15 +85,23 @@ def settings(bootstrap_servers: str) -> Settings:
     return settings
 
 
+#: The agency each service's test client authenticates as.
+CLIENT_AGENCY = {"gemeente": "gemeente:0599", "nla": "nla", "politie": "politie", "nau": "nau"}
+
+
 @pytest.fixture(scope="module")
 def clients(settings: Settings) -> dict[str, TestClient]:
-    """One intake API per agency service, each over its own publisher."""
-    return {
-        service: TestClient(
-            create_app(build_publisher([service], settings=settings), service=service)
+    """One intake API per agency service, each over its own publisher, each called by
+    its agency's intake client."""
+    made = {}
+    for service in BUILTIN_ADAPTERS:
+        client = TestClient(
+            create_app(build_publisher([service], settings=settings), service=service),
+            client=LOOPBACK_PEER,
         )
-        for service in BUILTIN_ADAPTERS
-    }
+        client.auth = TokenAuth(CLIENT_AGENCY[service], settings)
+        made[service] = client
+    return made
 
 
 def fresh_municipality(bootstrap_servers: str) -> str:
@@ -255,9 +264,19 @@ class TestRefusals:
             [m.value() for m in letters if m.value() == body],
         )
 
-    def test_agency_of_other_service(self, clients: dict[str, TestClient]) -> None:
+    def test_agency_of_other_client(self, clients: dict[str, TestClient]) -> None:
         response = clients["nla"].post(
             "/records", content=json.dumps(record("politie", "complaint", N))
+        )
+        assert (403, "agency_not_authorised") == (response.status_code, response.json()["reason"])
+
+    def test_agency_of_other_service(
+        self, clients: dict[str, TestClient], settings: Settings
+    ) -> None:
+        response = clients["nla"].post(
+            "/records",
+            content=json.dumps(record("politie", "complaint", N)),
+            auth=TokenAuth("politie", settings),
         )
         assert (403, "agency_not_served") == (response.status_code, response.json()["reason"])
 
@@ -288,12 +307,12 @@ class TestHttpIntake:
         expected = [
             {
                 "field": "address.postcode",
-                "message": "invalid postcode 'ABC': expected 4 digits not"
+                "message": "invalid postcode: expected 4 digits not"
                 " starting with 0 and 2 letters (e.g. 3083AB)",
             },
             {
                 "field": "landlord_kvk",
-                "message": "invalid KvK number '12': expected exactly 8 digits",
+                "message": "invalid KvK number: expected exactly 8 digits",
             },
             {"field": "naam", "message": "Extra inputs are not permitted"},
         ]

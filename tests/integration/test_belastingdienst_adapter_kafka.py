@@ -24,6 +24,7 @@ import agencies.belastingdienst as belastingdienst
 from agencies.belastingdienst import map_native
 from devtools.supervisor import Supervisor, adapter_services
 from intake.app import create_app
+from intake.clients import make_token
 from intake.events import event_id
 from intake.runtime import build_publisher
 from ketenbus.contracts.codec import get_codec
@@ -43,7 +44,10 @@ def client(bootstrap_servers: str) -> TestClient:
     get_settings.cache_clear()
     settings = get_settings()
     assert bootstrap_servers == settings.bootstrap_servers
-    return TestClient(create_app(build_publisher([AGENCY], settings=settings), service=AGENCY))
+    app = create_app(build_publisher([AGENCY], settings=settings), service=AGENCY)
+    # the agency's own intake client (created in dev/test when missing)
+    token = make_token(AGENCY, settings)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
 
 class TestHttpIntake:

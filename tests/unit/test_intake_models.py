@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +23,11 @@ from intake.errors import (
     TypeNotAllowed,
 )
 from intake.events import event_id
-from intake.models import format_errors, parse_record
+from intake.models import FieldError, format_errors, parse_record
 from intake.redact import BLANK, redact, scrub_text
 from intake.registry import AdapterRegistry
 from ketenbus.contracts.codec import get_codec
 from ketenbus.pseudonyms import (
-    DEV_PSEUDONYM_KEY,
     Pseudonymiser,
     PseudonymKeyMissing,
     PseudonymKeyTooShort,
@@ -123,10 +123,10 @@ class TestIntakeValidation:
         expected = [
             "occurred_at: timestamp has no time zone: expected ISO 8601 with a zone"
             " (e.g. 2026-05-02T09:30:00Z or +02:00)",
-            "address.postcode: invalid postcode '0123 AB': expected 4 digits not starting with 0"
+            "address.postcode: invalid postcode: expected 4 digits not starting with 0"
             " and 2 letters (e.g. 3083AB)",
             "address.house_number: Input should be a valid integer",
-            "landlord_kvk: invalid KvK number '1234': expected exactly 8 digits",
+            "landlord_kvk: invalid KvK number: expected exactly 8 digits",
         ]
         assert expected == errors_of(data)
 
@@ -359,49 +359,92 @@ class TestEventMapping:
 
 
 class TestRedaction:
-    """Dead-lettered bytes never carry a BSN in clear."""
+    """Dead-lettered records keep their structure but no person value in any form."""
 
-    def test_untouched_without_bsn(self) -> None:
+    def test_untouched_without_person_data(self) -> None:
         raw = json.dumps(complaint()).encode()
         assert (raw, None) == redact(raw, PSEUDO)
 
-    def test_bsn_fields_pseudonymised(self) -> None:
-        raw = json.dumps({"workers": [{"bsn": "123456789"}], "ref": "R"}).encode()
+    def test_worker_bsn_pseudonymised(self) -> None:
+        bsn = synthetic_bsn(1)
+        raw = json.dumps({"workers": [{"bsn": bsn}], "ref": "R"}).encode()
         value, how = redact(raw, PSEUDO)
-        expected = {"workers": [{"bsn": "pseudonym:" + PSEUDO.bsn("123456789")}], "ref": "R"}
-        assert (expected, "bsn-pseudonymised") == (json.loads(value), how)
+        expected = {"workers": [{"bsn": "pseudonym:" + PSEUDO.bsn(bsn)}], "ref": "R"}
+        assert (expected, "bsn-pseudonymised") == (json.loads(value or b""), how)
 
-    def test_nine_digits_elsewhere_blanked(self) -> None:
-        value, how = redact(b'{"burgerservicenummer": 111222333, "note": "bsn 111222333"}', PSEUDO)
-        assert ({"burgerservicenummer": BLANK, "note": f"bsn {BLANK}"}, "9-digit-runs-blanked") == (
-            json.loads(value),
+    def test_unknown_fields_blanked(self) -> None:
+        raw = json.dumps(complaint(burgerservicenummer=111222333, naam="Jan de Vries")).encode()
+        value, how = redact(raw, PSEUDO)
+        kept = json.loads(value or b"")
+        assert ((BLANK, BLANK), "unknown-fields-blanked") == (
+            (kept["burgerservicenummer"], kept["naam"]),
             how,
         )
 
-    def test_non_json_blanked(self) -> None:
-        assert (b"broken 111222333 {", "9-digit-runs-blanked") == (
-            redact(b"broken 111222333 {", PSEUDO)[0].replace(BLANK.encode(), b"111222333"),
-            redact(b"broken 111222333 {", PSEUDO)[1],
-        )
-        assert b"111222333" not in redact(b"broken 111222333 {", PSEUDO)[0]
+    @pytest.mark.parametrize(
+        "form",
+        ["111222333", "111 222 333", "1112.22.333", "111-222-333", "bsn:111222333"],
+    )
+    def test_bsn_shapes_in_known_fields_blanked(self, form: str) -> None:
+        raw = json.dumps(complaint(ref=form)).encode()
+        value, how = redact(raw, PSEUDO)
+        assert (False, "bsn-shaped-values-blanked") == ("111" in (value or b"").decode(), how)
 
-    def test_kvk_and_bag_kept(self) -> None:
-        raw = b"kvk 12345678 bag 0599010000012345"
-        assert (raw, None) == redact(raw, PSEUDO)
+    @pytest.mark.parametrize("number", [111222333, 111222333.0, 1.11222333e8, 11222333])
+    def test_bsn_as_number_blanked(self, number: float) -> None:
+        raw = json.dumps(complaint(landlord_kvk=number)).encode()
+        value, _ = redact(raw, PSEUDO)
+        assert BLANK == json.loads(value or b"")["landlord_kvk"]
+
+    def test_bsn_as_json_key_replaced(self) -> None:
+        raw = json.dumps(complaint() | {"111222333": "x"}).encode()
+        value, how = redact(raw, PSEUDO)
+        assert (b"111222333" in (value or b""), "unknown-fields-blanked") == (False, how)
+
+    def test_invalid_values_blanked(self) -> None:
+        raw = json.dumps(complaint(address={"postcode": "Jan de Vries", "house_number": 1}))
+        errors = [FieldError("postcode", "invalid postcode", "address.postcode")]
+        value, how = redact(raw.encode(), PSEUDO, errors)
+        assert (BLANK, "invalid-values-blanked") == (
+            json.loads(value or b"")["address"]["postcode"],
+            how,
+        )
+
+    def test_free_text_blanked(self) -> None:
+        raw = json.dumps(record("nau", "admission_revoked", 1) | {"reason": "Jan, 111222333"})
+        value, how = redact(raw.encode(), PSEUDO)
+        assert (BLANK, "free-text-blanked") == (json.loads(value or b"")["reason"], how)
+
+    @pytest.mark.parametrize(
+        "raw", [b"broken 111222333 {", b"[1, 2]", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000]
+    )
+    def test_unparseable_content_dropped(self, raw: bytes) -> None:
+        assert (None, "content-dropped-unparseable") == redact(raw, PSEUDO)
 
     def test_scrub_text(self) -> None:
-        assert f"invalid KvK number '{BLANK}'" == scrub_text("invalid KvK number '111222333'")
+        assert f"ref {BLANK} and {BLANK}" == scrub_text("ref 111222333 and 111 222 333")
 
 
 class TestPseudonymKey:
-    """The pseudonym key: configured, or the dev key in dev/test, else refuse to start."""
+    """The pseudonym key fails closed: configured, or a random key generated into the
+    secrets directory in dev/test; never a built-in key."""
 
-    def test_dev_uses_dev_key(self) -> None:
-        assert DEV_PSEUDONYM_KEY == pseudonym_key(Settings(environment="dev", pseudonym_key=None))
+    def test_dev_generates_random_key_once(self, tmp_path: Path) -> None:
+        settings = Settings(environment="dev", pseudonym_key=None, home=tmp_path)
+        first = pseudonym_key(settings)
+        again = pseudonym_key(settings)
+        other = pseudonym_key(Settings(environment="dev", home=tmp_path / "other"))
+        mode = (settings.secrets_dir / "pseudonym.key").stat().st_mode & 0o777
+        assert (64, True, False, 0o600) == (len(first), first == again, first == other, mode)
 
-    def test_prod_without_key_refuses(self) -> None:
+    def test_prod_without_key_refuses(self, tmp_path: Path) -> None:
         with pytest.raises(PseudonymKeyMissing, match="refusing to start"):
-            pseudonym_key(Settings(environment="prod", pseudonym_key=None))
+            pseudonym_key(Settings(environment="prod", pseudonym_key=None, home=tmp_path))
+
+    def test_prod_never_reads_dev_key_file(self, tmp_path: Path) -> None:
+        pseudonym_key(Settings(environment="dev", home=tmp_path))
+        with pytest.raises(PseudonymKeyMissing):
+            pseudonym_key(Settings(environment="prod", home=tmp_path))
 
     def test_configured_key(self) -> None:
         key = "x" * 40
@@ -412,3 +455,10 @@ class TestPseudonymKey:
     def test_short_key_refused(self) -> None:
         with pytest.raises(PseudonymKeyTooShort):
             pseudonym_key(Settings(environment="prod", pseudonym_key=SecretStr("short")))
+
+    def test_pinned_pseudonym(self) -> None:
+        """A change to the derivation (HMAC-SHA256 over `bsn:<digits>`) cannot pass unnoticed:
+        consumers match pseudonyms across years of events."""
+        key = b"ketenbus-pinned-test-key-0123456789abcdef"
+        expected = "1659cb750ea189b3cb1f938275bff41d669993f61d636cc231a7107350b71204"
+        assert expected == Pseudonymiser(key).bsn("111222333")

@@ -18,7 +18,12 @@ from devtools.scaffold import (
     render,
     write_scaffold,
 )
-from devtools.scaffold.topics_edit import TopicsEditFailed, add_agency, add_dead_letter_producer
+from devtools.scaffold.topics_edit import (
+    TopicsEditFailed,
+    add_agency,
+    add_dead_letter_producer,
+    add_fingerprint_access,
+)
 from devtools.supervisor import adapter_services
 from ketenbus.settings import PROJECT_ROOT, Settings, get_settings
 from ketenbus.topics.spec import parse_topics
@@ -105,7 +110,8 @@ class TestTopicsEdit:
         before = (root / "topics.yaml").read_text()
         after = render(plan_adapter("douane", root=root, settings=settings)).topics_yaml
         spec = parse_topics(yaml.safe_load(after))
-        kept = [line for line in before.splitlines() if "producers: [correlator" not in line]
+        edited = ("producers: [correlator", "producers: [intake-", "consumers: [intake-")
+        kept = [line for line in before.splitlines() if not line.strip().startswith(edited)]
         assert ([], "douane", ["events.douane", "notifications.douane"]) == (
             [line for line in kept if line not in after.splitlines()],
             spec.agency("douane").adapter,
@@ -117,6 +123,14 @@ class TestTopicsEdit:
         assert 'producers: [nla, douane, "gemeente:{cbs}"]' in add_dead_letter_producer(
             text, "douane"
         )
+
+    def test_agency_service_reads_and_writes_fingerprints(self) -> None:
+        text = (
+            "topics:\n  - name: intake.fingerprints\n    producers: [intake-nla]\n"
+            "    consumers: [intake-nla]\n"
+        )
+        edited = add_fingerprint_access(text, "intake-douane")
+        assert 2 == edited.count("[intake-nla, intake-douane]")
 
     def test_unknown_shape_is_refused(self) -> None:
         with pytest.raises(TopicsEditFailed):

@@ -122,7 +122,7 @@ def violations(findings: Any) -> list[str]:
         raise NativeRecordUnreadable("bevindingen must be a list")
     unknown = [f for f in findings if f not in BEVINDINGEN and f not in FISCAL_ONLY]
     if unknown:
-        raise NativeRecordUnreadable(f"unknown bevinding(en) {', '.join(map(str, unknown))}")
+        raise NativeRecordUnreadable(f"{len(unknown)} unknown bevinding(en)")
     return list(dict.fromkeys(BEVINDINGEN[f] for f in findings if f in BEVINDINGEN))
 
 
@@ -130,7 +130,7 @@ def map_native(native: Mapping[str, Any]) -> dict[str, Any]:
     """One message of the tax office's export as an intake record."""
     kind = native["bericht"]
     if kind not in KINDS:
-        raise NativeRecordUnreadable(f"unknown bericht {kind!r} (known: {', '.join(KINDS)})")
+        raise NativeRecordUnreadable(f"unknown bericht (known: {', '.join(KINDS)})")
     unknown = sorted(set(native) - FIELDS[kind] - IGNORED - {"bericht"})
     if unknown:
         raise NativeRecordUnreadable(f"unknown field(s) {', '.join(unknown)} in {kind}")
@@ -146,7 +146,7 @@ def map_native(native: Mapping[str, Any]) -> dict[str, Any]:
     else:
         step = native["stap"]
         if step not in STAPPEN:
-            raise NativeRecordUnreadable(f"unknown stap {step!r} (known: {', '.join(STAPPEN)})")
+            raise NativeRecordUnreadable(f"unknown stap (known: {', '.join(STAPPEN)})")
         # one audit has many steps: the step number makes each its own event
         record |= {
             "ref": f"{native['onderzoeksnummer']}/{native['stapnummer']}",

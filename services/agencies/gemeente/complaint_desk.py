@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from intake import IntakeItem, MalformedRecord, UnreadableFile
+from intake.files import bounded_lines, max_record_bytes, too_large_item
 
 LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
 _DUTCH_DATE = re.compile(
@@ -105,24 +106,44 @@ FIELD_TO_COLUMN = {
 }
 
 
-class _LineTap:
-    """Feeds lines to csv.reader and remembers them, so a row's original text is known."""
+class _LineTooLarge(Exception):
+    """A line of the file is longer than a record may be (its row cannot be read)."""
 
-    def __init__(self, handle: Iterator[str]) -> None:
-        self._handle = handle
+
+class _LineTap:
+    """Feeds bounded, decoded lines to csv.reader and remembers them, so a row's original
+    text is known, and whether one of its lines was too long or not UTF-8."""
+
+    def __init__(self, lines: Iterator[tuple[int, bytes | None]]) -> None:
+        self._lines = lines
         self.taken: list[str] = []
+        self.too_large = False
+        self.not_utf8 = False
 
     def __iter__(self) -> _LineTap:
         return self
 
     def __next__(self) -> str:
-        line = next(self._handle)
+        _, raw = next(self._lines)
+        if raw is None:
+            self.too_large = True
+            self.taken.append("\n")
+            raise _LineTooLarge
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.not_utf8 = True
+                text = raw.decode("utf-8", errors="replace")
+        line = text + "\n"
         self.taken.append(line)
         return line
 
-    def take(self) -> str:
-        text, self.taken = "".join(self.taken), []
-        return text
+    def take(self) -> tuple[str, bool, bool]:
+        """The row's original text, and whether it was too large / not UTF-8."""
+        taken = ("".join(self.taken), self.too_large, self.not_utf8)
+        self.taken, self.too_large, self.not_utf8 = [], False, False
+        return taken
 
 
 def occurred_at(value: str) -> str:
@@ -157,7 +178,7 @@ def row_to_record(row: dict[str, str]) -> dict[str, Any]:
     for column, field in _ADDRESS.items():
         if cell.get(column):
             value: Any = cell[column]
-            if field == "house_number" and value.isdigit():
+            if field == "house_number" and value.isascii() and value.isdigit() and len(value) < 10:
                 value = int(value)
             address[field] = value
     if address:
@@ -191,30 +212,56 @@ def _check_header(header: list[str], path: Path) -> list[str]:
 
 
 def read_complaint_desk_csv(path: Path) -> Iterator[IntakeItem]:
-    """Intake items of a complaint-desk export; line numbers are the file's own."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        first = handle.readline()
-        if not first.strip():
+    """Intake items of a complaint-desk export; line numbers are the file's own. A row
+    that cannot be read (too long, not UTF-8, broken quoting) is a rejected line."""
+    limit = max_record_bytes()
+    with path.open("rb") as handle:
+        lines = bounded_lines(handle, limit)
+        first = next(lines, (1, b""))[1]
+        try:
+            header_text = (first or b"").decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UnreadableFile(f"{path}: line 1: the header is not UTF-8") from None
+        if not header_text.strip():
             raise UnreadableFile(f"{path}: line 1: no header row")
-        delimiter = ";" if first.count(";") > first.count(",") else ","
-        header = _check_header(next(csv.reader([first], delimiter=delimiter)), path)
-        tap = _LineTap(handle)
+        delimiter = ";" if header_text.count(";") > header_text.count(",") else ","
+        header = _check_header(next(csv.reader([header_text], delimiter=delimiter)), path)
+        tap = _LineTap(lines)
         reader = csv.reader(tap, delimiter=delimiter)
         line = 2
-        for cells in reader:
-            original = tap.take()
+        while True:
+            error: MalformedRecord | None = None
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except _LineTooLarge:
+                # the row is lost; a fresh reader forgets any quote the row left open
+                reader = csv.reader(tap, delimiter=delimiter)
+                cells = []
+            except csv.Error:
+                cells = []
+                error = MalformedRecord("the row cannot be read as CSV (quoting or field size)")
+            original, too_large, not_utf8 = tap.take()
             start = line
             line += max(original.count("\n"), 1)
-            if not any(c.strip() for c in cells):
+            if too_large:
+                yield too_large_item(start, limit)
                 continue
-            if len(cells) != len(header):
+            if not_utf8:
+                error = MalformedRecord("the row is not valid UTF-8")
+            elif error is None and not any(c.strip() for c in cells):
+                continue
+            elif error is None and len(cells) != len(header):
                 error = MalformedRecord(f"expected {len(header)} columns, found {len(cells)}")
-                yield IntakeItem(b"", original.rstrip("\r\n").encode(), start, error=error)
+            kept = original.rstrip("\r\n").encode("utf-8", errors="replace")
+            if error is not None:
+                yield IntakeItem(b"", kept, start, error=error)
                 continue
             record = row_to_record(dict(zip(header, cells, strict=True)))
             yield IntakeItem(
                 payload=json.dumps(record).encode(),
-                original=original.rstrip("\r\n").encode(),
+                original=kept,
                 line=start,
                 field_names=FIELD_TO_COLUMN,
             )

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from devtools.samples import jsonl_lines
+from intake.clients import make_token
 from intake.files import read_jsonl
 from intake.runtime import build_publisher
 from ketenbus.errors import KetenbusError
@@ -117,7 +118,23 @@ class _Service:
             self.process.wait()
 
 
-async def _post_each(url: str, lines: list[str], clients: int) -> None:
+class _Bearer:
+    """`Authorization` values for the bench agency's intake client, re-signed every minute
+    (tokens live KETENBUS_INTAKE_TOKEN_MAX_AGE_SECONDS)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._token = ""
+        self._made = 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() - self._made > 60:
+            self._token = f"Bearer {make_token(BENCH_AGENCY, self.settings)}"
+            self._made = time.monotonic()
+        return self._token
+
+
+async def _post_each(url: str, lines: list[str], clients: int, bearer: _Bearer) -> None:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for line in lines:
         queue.put_nowait(line)
@@ -128,7 +145,9 @@ async def _post_each(url: str, lines: list[str], clients: int) -> None:
             while not queue.empty():
                 line = queue.get_nowait()
                 response = await http.post(
-                    f"{url}/records", content=line, headers={"content-type": "application/json"}
+                    f"{url}/records",
+                    content=line,
+                    headers={"content-type": "application/json", "authorization": bearer()},
                 )
                 if response.status_code != 202:
                     refused.append(f"{response.status_code} {response.text[:200]}")
@@ -138,14 +157,14 @@ async def _post_each(url: str, lines: list[str], clients: int) -> None:
         raise BenchFailed(f"{len(refused)} records refused, e.g. {refused[0]}")
 
 
-def _post_batches(url: str, lines: list[str]) -> None:
+def _post_batches(url: str, lines: list[str], bearer: _Bearer) -> None:
     with httpx.Client(timeout=300) as http:
         for start in range(0, len(lines), BATCH_LINES):
             body = "\n".join(lines[start : start + BATCH_LINES])
             response = http.post(
                 f"{url}/records:batch",
                 content=body,
-                headers={"content-type": "application/x-ndjson"},
+                headers={"content-type": "application/x-ndjson", "authorization": bearer()},
             )
             if response.status_code != 202:
                 raise BenchFailed(f"batch refused: {response.status_code} {response.text[:200]}")
@@ -188,12 +207,13 @@ def run_intake_bench(
             service.wait_ready()
             lines = _lines(records, f"H{run}")
             # warm-up outside the clock: connections, producer id, metadata
-            asyncio.run(_post_each(service.url, lines[:clients], clients))
+            bearer = _Bearer(settings)
+            asyncio.run(_post_each(service.url, lines[:clients], clients, bearer))
             figures.append(
                 _timed(
                     f"HTTP POST /records, {clients} clients",
                     records - clients,
-                    lambda: asyncio.run(_post_each(service.url, lines[clients:], clients)),
+                    lambda: asyncio.run(_post_each(service.url, lines[clients:], clients, bearer)),
                     service,
                 )
             )
@@ -202,7 +222,7 @@ def run_intake_bench(
                 _timed(
                     f"HTTP POST /records:batch ({BATCH_LINES}/req)",
                     records,
-                    lambda: _post_batches(service.url, batch_lines),
+                    lambda: _post_batches(service.url, batch_lines, bearer),
                     service,
                 )
             )

@@ -36,9 +36,8 @@ def _flow_item(value: str) -> str:
     return value if re.fullmatch(r"[a-z][a-z0-9.-]*", value) else f'"{value}"'
 
 
-def add_dead_letter_producer(text: str, agency: str, topic: str = "deadletter") -> str:
-    """`agency` (or its agency service) among the producers of the dead-letter topic (the
-    service dead-letters refused records)."""
+def add_to_flow_list(text: str, topic: str, field: str, value: str) -> str:
+    """`value` in the one-line `field: [...]` (producers, consumers) of topic `topic`."""
     lines = text.splitlines(keepends=True)
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {topic}")
@@ -49,18 +48,33 @@ def add_dead_letter_producer(text: str, agency: str, topic: str = "deadletter") 
         line = lines[i]
         stripped = line.strip()
         if stripped.startswith("- ") and len(line) - len(line.lstrip()) <= indent:
-            break  # the next entry: no producers line in this one
-        match = re.match(r"^(\s+producers:\s*)(\[.*\])\s*$", line)
+            break  # the next entry: no such line in this one
+        match = re.match(rf"^(\s+{field}:\s*)(\[.*\])\s*$", line)
         if match:
-            producers = yaml.safe_load(match.group(2))
-            if agency in producers:
+            listed_now = yaml.safe_load(match.group(2))
+            if value in listed_now:
                 return text
             # keep the municipality pattern last, as the file has it
-            patterns = [p for p in producers if "{" in p]
-            listed = [p for p in producers if "{" not in p] + [agency] + patterns
+            patterns = [p for p in listed_now if "{" in p]
+            listed = [p for p in listed_now if "{" not in p] + [value] + patterns
             lines[i] = f"{match.group(1)}[{', '.join(_flow_item(p) for p in listed)}]\n"
             return "".join(lines)
-    raise TopicsEditFailed(f"the `{topic}` entry has no one-line `producers: [...]`")
+    raise TopicsEditFailed(f"the `{topic}` entry has no one-line `{field}: [...]`")
+
+
+def add_dead_letter_producer(text: str, agency: str, topic: str = "deadletter") -> str:
+    """`agency` (or its agency service) among the producers of the dead-letter topic (the
+    service dead-letters refused records)."""
+    return add_to_flow_list(text, topic, "producers", agency)
+
+
+def add_fingerprint_access(text: str, service: str, topic: str = "intake.fingerprints") -> str:
+    """The agency service among the producers and consumers of the ref fingerprints
+    (docs/intake-trust.md); a topics.yaml without that topic is left as it is."""
+    if f"- name: {topic}" not in text:
+        return text
+    text = add_to_flow_list(text, topic, "producers", service)
+    return add_to_flow_list(text, topic, "consumers", service)
 
 
 def add_agency(
@@ -84,4 +98,5 @@ def add_agency(
     at = _end_of_section(lines, "topics")
     block = topics_block if topics_block.endswith("\n") else topics_block + "\n"
     lines[at:at] = ["\n", block]
-    return add_dead_letter_producer("".join(lines), service or code)
+    text = add_dead_letter_producer("".join(lines), service or code)
+    return add_fingerprint_access(text, service) if service else text

@@ -46,7 +46,7 @@ def publish(
             typer.echo(f"ketenbus publish: no such file: {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
     try:
-        publisher = build_publisher(settings=settings)
+        publisher = build_publisher(settings=settings, per_agency_principals=True)
         readers = [(path, reader_for(path, publisher.intake.registry.adapters)) for path in files]
     except KetenbusError as exc:  # unknown file type, no pseudonym key outside dev, ...
         typer.echo(f"ketenbus publish: {exc}", err=True)

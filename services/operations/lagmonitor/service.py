@@ -1,7 +1,8 @@
 """The lag monitor service: samples the cluster every few seconds, exposes Prometheus metrics
 and its evaluated status.
 
-`python -m operations.lagmonitor` serves, on 0.0.0.0:<settings.lagmonitor_port>:
+`python -m operations.lagmonitor` serves, on <KETENBUS_METRICS_BIND_ADDRESS, default
+127.0.0.1>:<settings.lagmonitor_port>:
 - `/metrics`: Prometheus text;
 - `/status`: the latest evaluated report as JSON (what `ketenbus lag` prints), with the
   window it was evaluated over; 503 before the first sample;
@@ -116,7 +117,7 @@ class LagMonitor:
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
-def serve(monitor: LagMonitor, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def serve(monitor: LagMonitor, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve /metrics, /status and /healthz in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -172,7 +173,7 @@ def main() -> None:
             LagTracker(window_size=settings.lagmonitor_window),
             settings.lagmonitor_interval_seconds,
         )
-        server = serve(monitor, settings.lagmonitor_port)
+        server = serve(monitor, settings.lagmonitor_port, settings.metrics_bind_address)
         try:
             monitor.run(stop)
         finally:

@@ -1,5 +1,6 @@
 """`python -m operations.webhook`: one bridge thread per enabled subscription, metrics on
-http://0.0.0.0:<settings.webhook_port>/metrics, stopped by SIGTERM/SIGINT."""
+http://<KETENBUS_METRICS_BIND_ADDRESS, default 127.0.0.1>:<settings.webhook_port>/metrics,
+stopped by SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def main() -> None:
     producer = ReliableProducer(settings=settings)
     # Build every bridge first: a subscription whose secret is missing fails the start.
     bridges = [Bridge(s, settings, producer) for s in subscriptions]
-    start_http_server(settings.webhook_port)
+    start_http_server(settings.webhook_port, addr=settings.metrics_bind_address)
     log.info(
         "webhook_started",
         port=settings.webhook_port,

@@ -24,11 +24,28 @@ from pydantic import (
 )
 
 from ketenbus.agencies import InvalidAgency, validate_agency
+from ketenbus.settings import get_settings
 from operations.webhook.core import FILTER_KEYS
 from operations.webhook.errors import SecretMissing, SubscriptionsInvalid, UnknownSubscription
 
 BodyFormat = Literal["cloudevents", "zgw"]
 GROUP_PREFIX = "ketenbus-webhook-"
+
+
+#: Environments where a plain-http callback (a local test receiver) is allowed.
+PLAIN_HTTP_ENVIRONMENTS = frozenset({"dev", "test"})
+
+
+def check_callback_url(url: str, environment: str) -> str:
+    """The callback URL if allowed: https, or http in dev/test only (notifications carry
+    enforcement data; outside dev they travel encrypted)."""
+    if url.startswith("https://"):
+        return url
+    if url.startswith("http://"):
+        if environment in PLAIN_HTTP_ENVIRONMENTS:
+            return url
+        raise ValueError(f"callback_url must be https:// outside dev/test ({environment})")
+    raise ValueError("callback_url must be an https:// URL (http:// in dev/test only)")
 
 
 class Subscription(BaseModel):
@@ -65,9 +82,7 @@ class Subscription(BaseModel):
     @field_validator("callback_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("callback_url must be an http:// or https:// URL")
-        return value
+        return check_callback_url(value, get_settings().environment)
 
     @field_validator("filters")
     @classmethod

@@ -163,8 +163,8 @@ class Backbone:
         from ketenbus.kafka_clients import client_config
 
         pattern = re.compile(SOURCE_TOPIC_PATTERN.lstrip("^"))
-        settings = get_settings().model_copy(update={"bootstrap_servers": self.bootstrap_servers})
-        consumer = Consumer(client_config(settings, group_id="ketenbus-sandbox-count"))
+        # this backbone's own admin credentials and CA (not the caller's KETENBUS_HOME)
+        consumer = Consumer(client_config(self.client_settings, group_id="ketenbus-sandbox-count"))
         try:
             total = 0
             for name, topic in consumer.list_topics(timeout=30).topics.items():

@@ -136,6 +136,7 @@ class Ingest:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",
+                "delivery.report.only.error": True,  # a failure still fails the batch
             }
         )
 

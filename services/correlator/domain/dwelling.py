@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property, singledispatch
+from functools import cached_property, lru_cache, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -24,12 +24,14 @@ from correlator.domain.events import (
     OrganisationFacts,
     SourceEvent,
 )
+from correlator.domain.memo import memo, memo_at
 from correlator.domain.rules import LEGAL_BASIS, STALL_AFTER_MS, competent_agencies
 from ketenbus.vocabulary import AddressRecord, CaseStatus, ViolationCode
 
 UNADMITTED: ViolationCode = "UNADMITTED_LENDING"
 
 
+@lru_cache(maxsize=1 << 16)  # every view spells out the dates of all its events
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
@@ -169,6 +171,10 @@ def _timeline(case: DwellingCase) -> list[_Item]:
 
 
 def _revocations(case: DwellingCase) -> list[EventLink]:
+    return memo(case, "_revocations", lambda: _find_revocations(case))
+
+
+def _find_revocations(case: DwellingCase) -> list[EventLink]:
     linked = case.organisations
     return sorted(
         (
@@ -273,6 +279,10 @@ def _recidive_ids(case: DwellingCase) -> set[str]:
 
 def view(case: DwellingCase, clock: int) -> CaseView:
     """The dwelling case as it stands at event time `clock` (rules 1, 2, 4-7)."""
+    return memo_at(case, "_view", clock, lambda: _view(case, clock))
+
+
+def _view(case: DwellingCase, clock: int) -> CaseView:
     walk = _walk(case, clock)
     gemeente = gemeente_of(case)
     recidive_ids = _recidive_ids(case)
@@ -358,6 +368,10 @@ def _links(case: DwellingCase, revocations: list[EventLink]) -> list[dict[str, A
 
 def summary(case: DwellingCase) -> DwellingSummary:
     """What the dwelling's organisations need to know of it (rule 3)."""
+    return memo(case, "_summary", lambda: _summary(case))
+
+
+def _summary(case: DwellingCase) -> DwellingSummary:
     established_at = [item.at for item in case.timeline if item.establishes and item.codes]
     established = set().union(*(i.codes for i in case.timeline if i.establishes))
     return DwellingSummary(

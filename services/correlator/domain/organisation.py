@@ -24,6 +24,7 @@ from correlator.domain.events import (
     OrganisationFacts,
     SourceEvent,
 )
+from correlator.domain.memo import memo, memo_at
 from correlator.domain.rules import (
     LEGAL_BASIS,
     RECIDIVE_MONTHS,
@@ -51,6 +52,9 @@ class OrganisationProfile:
 
     @property
     def linked_dwellings(self) -> frozenset[str]:
+        return memo(self, "_linked", self._linked_dwellings)
+
+    def _linked_dwellings(self) -> frozenset[str]:
         named = {e.dwelling for e in self.events.values() if e.dwelling}
         return frozenset(self.aliases.get(key, key) for key in named | set(self.dwellings))
 
@@ -120,6 +124,10 @@ def months_before(ms: int, months: int) -> int:
 
 
 def sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
+    return memo(profile, "_sanctions", lambda: _sanctions_against(profile))
+
+
+def _sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
     return sorted(
         (e for e in profile.events.values() if e.type == "sanction" and e.target == profile.kvk),
         key=lambda e: (e.occurred_at, e.event_id),
@@ -128,6 +136,10 @@ def sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
 
 def recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
     """Rule 5: sanctions preceded by another against the same organisation within 24 months."""
+    return memo(profile, "_recidive", lambda: _recidive_sanctions(profile))
+
+
+def _recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
     sanctions = sanctions_against(profile)
     return frozenset(
         s.event_id
@@ -141,6 +153,10 @@ def recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
 
 def facts(profile: OrganisationProfile) -> OrganisationFacts:
     """What the profile's linked dwellings must know (rules 2 and 5)."""
+    return memo(profile, "_facts", lambda: _facts(profile))
+
+
+def _facts(profile: OrganisationProfile) -> OrganisationFacts:
     revocations = frozenset(
         EventLink(e.event_id, e.agency, e.ref, e.occurred_at, profile.kvk)
         for e in profile.events.values()
@@ -196,6 +212,10 @@ def _parties(
 
 def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     """The organisation case (rule 3), or None while fewer than 2 dwellings qualify."""
+    return memo_at(profile, "_view", clock, lambda: _view(profile, clock))
+
+
+def _view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     qualifying = _qualifying(profile)
     if len(qualifying) < 2:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import singledispatch
+from functools import partial, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -264,13 +264,7 @@ def _explain(
     return {
         "status_rule": reason,
         "links": [
-            {
-                "event": e.label,
-                "type": e.type,
-                "occurred_at": iso(e.occurred_at),
-                "via": f"kvk {profile.kvk} ({', '.join(_roles(e, profile.kvk))})",
-            }
-            for e in own
+            memo_at(e, "_org_link", profile.kvk, partial(_link, e, profile.kvk)) for e in own
         ],
         "dwellings": [
             {
@@ -286,6 +280,16 @@ def _explain(
             for code in sorted(established)
         ],
         "recidive_sanctions": sorted(profile.events[i].label for i in recidive_sanctions(profile)),
+    }
+
+
+def _link(e: SourceEvent, kvk: str) -> dict[str, Any]:
+    """How one event names organisation `kvk` (kept on the event; read-only)."""
+    return {
+        "event": e.label,
+        "type": e.type,
+        "occurred_at": iso(e.occurred_at),
+        "via": f"kvk {kvk} ({', '.join(_roles(e, kvk))})",
     }
 
 

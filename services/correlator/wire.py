@@ -5,6 +5,7 @@ Rule: docs/correlation.md#rule-4.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -146,6 +147,7 @@ def _refs(view: CaseView) -> list[dict[str, str]]:
     return memo(view, "_refs", lambda: [_ref(label) for label in view.events])
 
 
+@lru_cache(maxsize=1 << 16)  # the same events are in every later state of their case
 def _ref(label: str) -> dict[str, str]:
     agency, _, ref = label.partition("/")
     return {"agency": agency, "ref": ref}

@@ -56,51 +56,24 @@ class CaseView:
 
     @cached_property  # a view never changes; its id is read once per notification
     def case_event_id(self) -> str:
-        """Deterministic id of this state of the case: a replay yields the same id.
-
-        The hash of `json.dumps({"case_id": .., **public, "explanation": ..},
-        sort_keys=True, default=list)`, put together from the explanation's parts
-        (`explanation_json` reuses them: the explanation is JSON-encoded once per view).
-        """
-        parts = {name: canonical_json(value) for name, value in self.public().items()}
-        parts["case_id"] = canonical_json(self.case_id)
-        parts["explanation"] = json_object(self.explanation_parts)
-        return hashlib.sha256(json_object(parts).encode()).hexdigest()[:32]
-
-    @cached_property
-    def explanation_parts(self) -> dict[str, str]:
-        """Each top-level entry of the explanation, JSON-encoded (sorted keys)."""
-        return {key: canonical_json(value) for key, value in self.explanation.items()}
+        """Deterministic id of this state of the case: a replay yields the same id."""
+        canonical = canonical_json(
+            {"case_id": self.case_id, **self.public(), "explanation": self.explanation}
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
     def explanation_json(self, **extra: Any) -> str:
-        """`json.dumps({**explanation, **extra}, sort_keys=True)`, from the kept parts."""
-        parts = dict(self.explanation_parts)
-        parts.update((key, canonical_json(value)) for key, value in extra.items())
-        return json_object(parts)
+        """`json.dumps({**explanation, **extra}, sort_keys=True)`: the case event's field."""
+        return canonical_json({**self.explanation, **extra})
 
 
 #: `json.dumps(value, sort_keys=True, default=list)` builds this encoder on every call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, default=list)
-#: key -> its JSON string (the keys are a handful of field names)
-_KEYS: dict[str, str] = {}
 
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys (sets as lists): the form case ids are hashed from."""
     return _CANONICAL.encode(value)
-
-
-def _key(name: str) -> str:
-    encoded = _KEYS.get(name)
-    if encoded is None:
-        encoded = _KEYS[name] = json.dumps(name)
-    return encoded
-
-
-def json_object(parts: Mapping[str, str]) -> str:
-    """The JSON object of already encoded values: byte for byte what `canonical_json` of
-    the decoded mapping gives (`json.dumps` joins sorted `"key": value` with ", ")."""
-    return "{" + ", ".join([f"{_key(key)}: {parts[key]}" for key in sorted(parts)]) + "}"
 
 
 def stall_due_at(view: CaseView | None) -> int | None:

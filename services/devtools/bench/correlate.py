@@ -162,7 +162,8 @@ class ProcessMeter:
 def _publish_file(backbone: Backbone, records: list[dict[str, object]], name: str) -> None:
     path = backbone.home / name
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    backbone.cli("publish", str(path))
+    # ~2,000 records/s on a busy box: the default 300 s would stop a 100,000-case run
+    backbone.cli("publish", str(path), timeout=max(300.0, len(records) / 100))
 
 
 def _source_timestamps(settings: Settings) -> dict[str, int]:

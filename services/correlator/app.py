@@ -40,7 +40,14 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
-from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
+from correlator.topology import (
+    AggregateRow,
+    Inbox,
+    Table,
+    inbox_topic,
+    row_state,
+    stored_row,
+)
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
     BadEnvelope,
@@ -156,7 +163,7 @@ async def _notification_topic(recipient: str) -> str:
 #: Aggregates kept loaded per inbox, least recently used dropped first: loading one from
 #: its JSON state costs as much as its history (every event it holds).
 LIVE_AGGREGATES = 20_000
-_LIVE: dict[str, OrderedDict[str, tuple[dict[str, Any], Any]]] = {
+_LIVE: dict[str, OrderedDict[str, tuple[object, Any]]] = {
     DWELLING: OrderedDict(),
     ORGANISATION: OrderedDict(),
 }
@@ -219,19 +226,19 @@ class Batch:
     def _aggregate(self, key: str) -> Any:
         if key not in self.loaded:
             row = self._row(key)
-            state = row["state"] if row else None
-            self.loaded[key] = None if state is None else self._load(key, state)
+            self.loaded[key] = None if row is None else self._load(key, row)
         return self.loaded[key]
 
-    def _load(self, key: str, state: dict[str, Any]) -> Any:
-        """The aggregate of a stored state: from the live cache when the row still holds
+    def _load(self, key: str, row: AggregateRow) -> Any:
+        """The aggregate of a stored row: from the live cache when the row still holds
         the very state this worker stored with it (memory store), else from its JSON."""
         live = _LIVE[self.inbox]
         hit = live.get(key)
-        if hit is not None and hit[0] is state:
+        if hit is not None and hit[0] is row["state"]:
             live.move_to_end(key)
             return hit[1]
-        return self.load(state)
+        state = row_state(row)
+        return None if state is None else self.load(state)
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
         before = self._aggregate(key)
@@ -344,8 +351,8 @@ class Batch:
         live = _LIVE[self.inbox]
         for key, row in self.rows.items():
             aggregate = self.loaded[key]
-            value = {**row, "state": aggregate.to_json()}
-            _store(self.outputs, self.table, row["partition"], key, value)
+            value, record = stored_row(row["partition"], row["stall_due"], aggregate.to_json())
+            _store(self.outputs, self.table, row["partition"], key, value, record)
             live[key] = (value["state"], aggregate)
             live.move_to_end(key)
         while len(live) > LIVE_AGGREGATES:
@@ -355,7 +362,14 @@ class Batch:
         await self.outputs.flush()
 
 
-def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
+def _store(
+    out: Outputs,
+    table: TableT[str, Any],
+    partition: int,
+    key: str,
+    value: Any,
+    encoded: bytes | None = None,
+) -> None:
     """Write a table key: the local store, and its changelog partition (the partition of
     the inbox partition it lives on: `table[key] = value` would pick the partition of
     "the current event", which a batch of many partitions does not have).
@@ -368,7 +382,7 @@ def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, valu
     out.produce(
         table.changelog_topic.get_topic_name(),
         codecs.dumps("json", key),
-        codecs.dumps("json", value),
+        codecs.dumps("json", value) if encoded is None else encoded,
         partition=partition,
     )
     table.data[key] = value

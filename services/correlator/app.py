@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
@@ -40,6 +39,7 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
+from correlator.tables import changelog_record
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
@@ -352,11 +352,9 @@ def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, valu
     batch's librdkafka producer instead of faust's aiokafka one, which cost ~50 us of
     Python per record and made every faust commit wait for its buffer.
     """
+    record_key, record_value = changelog_record(key, value)
     out.produce(
-        table.changelog_topic.get_topic_name(),
-        codecs.dumps("json", key),
-        codecs.dumps("json", value),
-        partition=partition,
+        table.changelog_topic.get_topic_name(), record_key, record_value, partition=partition
     )
     table.data[key] = value
 

@@ -39,7 +39,7 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
-from correlator.tables import changelog_record
+from correlator.tables import changelog_record, clock_key
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
@@ -359,8 +359,7 @@ def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, valu
     table.data[key] = value
 
 
-def _clock_key(inbox: str, partition: int) -> str:
-    return f"{inbox}:{partition}"
+_clock_key = clock_key
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:

@@ -22,9 +22,15 @@ from faust.serializers import codecs
 
 def partition_of(key: str, partitions: int) -> int:
     """The inbox (and changelog) partition of `key`, as the producers pick it."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def changelog_record(key: str, value: Any) -> tuple[bytes, bytes]:
     """The changelog record (key, value) of `table[key] = value`, as faust encodes it."""
     return codecs.dumps("json", key), codecs.dumps("json", value)
+
+
+def clock_key(inbox: str, partition: int) -> str:
+    """The `clocks` table's key of an inbox partition's clock (rule 6)."""
+    return f"{inbox}:{partition}"

@@ -21,18 +21,21 @@ After the reset (correlator.rebuild.reset), with no worker running:
 A failure before the commit leaves the groups without offsets: run the rebuild again (it
 starts with the reset). Nothing here joins a group, so it cannot be fenced.
 
-Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9.
+Rules: docs/correlation.md#rules, docs/correlation.md#rebuild.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -40,7 +43,7 @@ from correlator.domain.clock import advance
 from correlator.domain.events import SourceEvent
 from correlator.ingest import REFUSED, create_internal_topics, decode_event, refusal
 from correlator.rebuild import RebuildFailed
-from correlator.replay import FinalRow, final_rows, fold
+from correlator.replay import Folded, final_rows, fold
 from correlator.tables import changelog_record, clock_key, partition_of
 from correlator.topology import INBOXES, TABLE_OF, changelog_topic, inbox_topic
 from correlator.wire import CASE_EVENT_SCHEMA, case_event_record, encoded_notifications
@@ -50,6 +53,7 @@ from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
+from ketenbus.producer import OutgoingRecord
 from ketenbus.settings import Settings
 from ketenbus.topics.admin import ensure_agency_topics
 
@@ -62,6 +66,8 @@ READ_BATCH = 10_000
 PROGRESS_EVERY_S = 2.0
 #: A read that stops making progress for this long fails (a partition that cannot be read).
 STUCK_AFTER_S = 120.0
+#: Processes that decide and write the final rows (the work is independent per key).
+WRITE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -140,7 +146,6 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
     """Read, fold, write and commit (module docs); the figures of the replay."""
     create_internal_topics(settings)
     figures = ReplayFigures()
-    writer = _Writer(settings)
     codec = get_codec()
     # Millions of long-lived objects and no cycles among them: the cyclic collector would
     # only walk them again and again while they are built.
@@ -148,7 +153,7 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
     gc.disable()
     try:
         started = time.perf_counter()
-        ends, events = _read(settings, codec, writer, figures, progress)
+        ends, events, refused = _read(settings, codec, figures, progress)
         figures.read_seconds = time.perf_counter() - started
         progress(
             f"read {figures.events:,} source events in {figures.read_seconds:.1f} s"
@@ -158,7 +163,6 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
         folded = fold(events, figures.clock)
         del events
         figures.rounds = folded.rounds
-        rows = list(final_rows(folded))
         figures.fold_seconds = time.perf_counter() - folding
         progress(
             f"folded into {len(folded.dwellings):,} dwellings and"
@@ -166,13 +170,17 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
             f" ({folded.rounds} rounds)"
         )
         writing = time.perf_counter()
-        _write(settings, codec, writer, rows, figures, notifications=notifications)
-        writer.flush()
+        written = _write(settings, folded, refused, notifications=notifications)
+        figures.rows, figures.cases, figures.notifications = (
+            written.rows,
+            written.cases,
+            written.notifications,
+        )
         figures.write_seconds = time.perf_counter() - writing
         progress(
             f"wrote {figures.rows:,} table rows, {figures.cases:,} cases"
             + (f", {figures.notifications:,} notifications" if notifications else "")
-            + f" in {figures.write_seconds:.1f} s"
+            + f" in {figures.write_seconds:.1f} s ({WRITE_PROCESSES} processes)"
         )
         _commit(settings, ends)
         figures.seconds = time.perf_counter() - started
@@ -200,13 +208,10 @@ def _source_ends(consumer: Consumer) -> dict[tuple[str, int], tuple[int, int]]:
 
 
 def _read(
-    settings: Settings,
-    codec: Codec,
-    writer: _Writer,
-    figures: ReplayFigures,
-    progress: Progress,
-) -> tuple[dict[tuple[str, int], int], list[SourceEvent]]:
-    """Every source event up to the end offsets noted first; those end offsets."""
+    settings: Settings, codec: Codec, figures: ReplayFigures, progress: Progress
+) -> tuple[dict[tuple[str, int], int], list[SourceEvent], list[OutgoingRecord]]:
+    """Every source event up to the end offsets noted first; those end offsets; the
+    dead-letter records of what is no agency event."""
     consumer = Consumer(
         client_config(
             settings,
@@ -224,6 +229,7 @@ def _read(
         total = sum(high - low for low, high in watermarks.values())
         progress(f"reading {total:,} source records from {len(watermarks)} partitions")
         events: list[SourceEvent] = []
+        refused: list[OutgoingRecord] = []
         if remaining:
             consumer.assign([TopicPartition(t, p, watermarks[(t, p)][0]) for (t, p) in remaining])
         wall_ms = int(time.time() * 1000)
@@ -258,8 +264,7 @@ def _read(
                 try:
                     event = decode_event(codec, message)
                 except REFUSED as exc:
-                    _, record = refusal(message, exc)
-                    writer.produce(record.topic, _bytes(record.key), record.value)
+                    refused.append(refusal(message, exc)[1])
                     figures.refused += 1
                     continue
                 clock = advance(clock, event.occurred_at, wall_ms=wall_ms, skew_ms=skew_ms)
@@ -269,7 +274,7 @@ def _read(
                 rate = figures.events / (now - started)
                 progress(f"read {figures.events:,} of {total:,} ({rate:,.0f} events/s)")
         figures.clock = clock
-        return ends, events
+        return ends, events, refused
     finally:
         consumer.close()
 
@@ -278,28 +283,108 @@ def _bytes(key: bytes | str | None) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
 
 
+@dataclass
+class _Written:
+    """What one share of the writing wrote."""
+
+    rows: int = 0
+    cases: int = 0
+    notifications: int = 0
+
+    def add(self, other: _Written) -> None:
+        self.rows += other.rows
+        self.cases += other.cases
+        self.notifications += other.notifications
+
+
 def _write(
-    settings: Settings,
-    codec: Codec,
-    writer: _Writer,
-    rows: list[FinalRow],
-    figures: ReplayFigures,
-    *,
-    notifications: bool,
+    settings: Settings, folded: Folded, refused: list[OutgoingRecord], *, notifications: bool
+) -> _Written:
+    """Write every row, case (and notification) in WRITE_PROCESSES processes, the clocks
+    and dead letters here; return once the broker acknowledged all of it.
+
+    Deciding each case's view and encoding it is most of the work and independent per
+    key, so forked processes share it (they inherit `folded`; each has its own producer,
+    made after the fork: a librdkafka client does not survive one).
+    """
+    context = multiprocessing.get_context("fork")
+    children = []
+    for part in range(1, WRITE_PROCESSES):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_write_share_in_child,
+            args=(settings, folded, part, notifications, send),
+            name=f"rebuild-writer-{part}",
+        )
+        child.start()
+        send.close()
+        children.append((child, receive))
+    writer = _Writer(settings)
+    for record in refused:
+        writer.produce(record.topic, _bytes(record.key), record.value)
+    started = time.perf_counter()
+    written = _write_share(settings, writer, folded, 0, notifications=notifications)
+    _write_clocks(settings, writer, folded.clock)
+    queued = time.perf_counter()
+    writer.flush()
+    log.info(
+        "rebuild_share_written",
+        part=0,
+        queued_s=round(queued - started, 2),
+        flushed_s=round(time.perf_counter() - queued, 2),
+    )
+    failed = []
+    for child, receive in children:
+        try:
+            share = receive.recv()  # its figures once it flushed; EOF if it died
+        except EOFError:
+            share = None
+        child.join()
+        if child.exitcode != 0 or not isinstance(share, _Written):
+            failed.append(f"{child.name} exited with {child.exitcode}")
+        else:
+            written.add(share)
+    if failed:
+        raise RebuildFailed("; ".join(failed))
+    return written
+
+
+def _write_share_in_child(
+    settings: Settings, folded: Folded, part: int, notifications: bool, send: Connection
 ) -> None:
-    """Queue every table row, clock, case event (and notification) on the writer."""
+    writer = _Writer(settings)
+    started = time.perf_counter()
+    written = _write_share(settings, writer, folded, part, notifications=notifications)
+    queued = time.perf_counter()
+    writer.flush()
+    log.info(
+        "rebuild_share_written",
+        part=part,
+        queued_s=round(queued - started, 2),
+        flushed_s=round(time.perf_counter() - queued, 2),
+    )
+    send.send(written)
+    send.close()
+
+
+def _write_share(
+    settings: Settings, writer: _Writer, folded: Folded, part: int, *, notifications: bool
+) -> _Written:
+    """Queue share `part` of the table rows, case events (and notifications)."""
+    written = _Written()
+    codec = get_codec()
     partitions = settings.correlator_partitions
-    clock = figures.clock
+    clock = folded.clock
     changelogs = {inbox: changelog_topic(settings, TABLE_OF[inbox]) for inbox in INBOXES}
     topics: dict[str, str | None] = {}  # recipient -> its notification topic (None: none)
-    for row in rows:
+    for row in final_rows(folded, part, WRITE_PROCESSES):
         partition = partition_of(row.key, partitions)
         key, value = changelog_record(
             row.key,
             {"partition": partition, "stall_due": row.stall_due, "state": row.aggregate.to_json()},
         )
         writer.produce(changelogs[row.inbox], key, value, partition=partition)
-        figures.rows += 1
+        written.rows += 1
         if row.removed is not None:
             writer.produce(CASES_TOPIC, row.removed.encode(), None)
         change = row.change
@@ -308,7 +393,7 @@ def _write(
         case_key = change.view.case_id.encode()
         record = case_event_record(change, clock)
         writer.produce(CASES_TOPIC, case_key, codec.encode(CASE_EVENT_SCHEMA, record, trusted=True))
-        figures.cases += 1
+        written.cases += 1
         if not notifications:
             continue
         for note, encoded in encoded_notifications(change, clock, codec):
@@ -327,13 +412,19 @@ def _write(
                 writer.produce(dead.topic, _bytes(dead.key), dead.value)
                 continue
             writer.produce(topic, case_key, encoded)
-            figures.notifications += 1
-    if clock:
-        clocks = changelog_topic(settings, "clocks")
-        for inbox in INBOXES:
-            for partition in range(partitions):
-                key, value = changelog_record(clock_key(inbox, partition), clock)
-                writer.produce(clocks, key, value, partition=partition)
+            written.notifications += 1
+    return written
+
+
+def _write_clocks(settings: Settings, writer: _Writer, clock: int) -> None:
+    """Every inbox partition's clock (rule 6), as the agents store it after the last tick."""
+    if not clock:
+        return
+    clocks = changelog_topic(settings, "clocks")
+    for inbox in INBOXES:
+        for partition in range(settings.correlator_partitions):
+            key, value = changelog_record(clock_key(inbox, partition), clock)
+            writer.produce(clocks, key, value, partition=partition)
 
 
 def _notification_topic(settings: Settings, recipient: str) -> str | None:

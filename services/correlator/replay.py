@@ -12,7 +12,7 @@ then decided once per case, from its final state at the final clock.
 `simulate` (one message at a time) is the reference: a property test checks that both
 give the same views for any events (tests/unit/test_offline_replay.py).
 
-Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9, docs/correlation.md#rebuild.
+Rules: docs/correlation.md#rules, docs/correlation.md#rebuild.
 """
 
 from __future__ import annotations
@@ -102,15 +102,19 @@ class FinalRow:
     removed: str | None = None
 
 
-def final_rows(folded: Folded) -> Iterator[FinalRow]:
-    """Every aggregate's row, with its case (if it is one) decided from its final state.
+def final_rows(folded: Folded, part: int = 0, parts: int = 1) -> Iterator[FinalRow]:
+    """Every aggregate's row, with its case (if it is one) decided from its final state;
+    with `parts` > 1 only share `part` of them (every `parts`-th), so several processes
+    can share the work.
 
     The change is `decide_change(None, view)`: `case_event_id` and the notification ids
     are the ones live operation gave that state (they hash the state, not its history);
     `changes` and `previous_status` describe it as new.
     """
     clock = folded.clock
-    for key, case in folded.dwellings.items():
+    for index, (key, case) in enumerate(folded.dwellings.items()):
+        if index % parts != part:
+            continue
         if case.alias_of is not None:
             yield FinalRow(DWELLING, key, case, None, None, case.case_id if case.events else None)
         elif case.events:
@@ -120,7 +124,9 @@ def final_rows(folded: Folded) -> Iterator[FinalRow]:
             )
         else:  # facts for a dwelling nobody reported (yet): kept, not a case
             yield FinalRow(DWELLING, key, case, None, None)
-    for key, profile in folded.organisations.items():
+    for index, (key, profile) in enumerate(folded.organisations.items()):
+        if index % parts != part:
+            continue
         org_view = organisation.view(profile, clock)
         change = decide_change(None, org_view) if org_view is not None else None
         yield FinalRow("organisation", key, profile, stall_due_at(org_view), change)

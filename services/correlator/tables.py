@@ -10,6 +10,8 @@ worker would have left behind, so a worker started afterwards recovers from them
 - The record is what faust's `Table.send_changelog` writes: key and value through faust's
   `json` codec (orjson when installed), which is what faust decodes when it recovers a
   table.
+
+Rule: docs/correlation.md#rule-6 (the clocks table).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 tables' rows on the same partitions, and a worker that goes on from there exactly as an
 uninterrupted live run does.
 
-Rules: docs/correlation.md#rule-8, docs/correlation.md#rule-9, docs/correlation.md#rebuild.
+Rules: docs/correlation.md#rules, docs/correlation.md#rebuild.
 """
 
 from __future__ import annotations

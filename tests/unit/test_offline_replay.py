@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from test_correlation_properties import source_events
 
 from correlator.domain.case import stall_due_at
-from correlator.domain.events import SourceEvent
+from correlator.domain.events import EventLink, SourceEvent
 from correlator.domain.handlers import simulate
 from correlator.replay import final_rows, fold
 from correlator.tables import changelog_record, partition_of
@@ -124,3 +125,11 @@ class TestTables:
         assert (b'"dwelling:3"', b'{"partition":3,"stall_due":null}') == changelog_record(
             "dwelling:3", {"partition": 3, "stall_due": None}
         )
+
+
+class TestEventLinkJson:
+    """An EventLink's JSON form is its dataclass fields (what `asdict` gave before)."""
+
+    def test_same_as_asdict(self) -> None:
+        link = EventLink("e1", "nau", "R1", 1_700_000_000_000, "11111111")
+        assert asdict(link) == link.to_json()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property, singledispatch
+from functools import cached_property, lru_cache, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -30,6 +30,7 @@ from ketenbus.vocabulary import AddressRecord, CaseStatus, ViolationCode
 UNADMITTED: ViolationCode = "UNADMITTED_LENDING"
 
 
+@lru_cache(maxsize=65_536)  # the same event times are rendered again for every view
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None

@@ -3,6 +3,8 @@
 Each handler takes an aggregate (or None), one message and the clock, and returns the new
 aggregate, the case change it causes (if any) and the messages for other aggregates.
 The Faust agents and the in-memory `simulate` both run exactly these functions.
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations

@@ -77,6 +77,11 @@ class Rebuilt:
         backbone.publish(MORE)
         backbone.wait_idle()
         self.continued = backbone.cases()
+        agencies = sorted({a for case in self.continued.values() for a in case["notified"]})
+        self.issued = {n["notification_id"] for a in agencies for n in backbone.notifications(a)}
+        backbone.stop_correlator()
+        backbone.cli("rebuild", "--yes", "--notifications", timeout=600)
+        self.renotified = [n for a in agencies for n in backbone.notifications(a)]
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +160,18 @@ class TestWorkerAfterRebuild:
             (agency, told_state(case)) for case in cases.values() for agency in case["notified"]
         }
         assert expected == final_notifications(rebuilt.backbone, cases)
+
+
+class TestRebuildWithNotifications:
+    """`--notifications`: each party of each case is told its final state once, under the
+    id live operation gave that notification."""
+
+    def test_each_party_told_the_final_state_once(self, rebuilt: Rebuilt) -> None:
+        cases = rebuilt.continued
+        expected = sorted(
+            (agency, told_state(case)) for case in cases.values() for agency in case["notified"]
+        )
+        assert expected == sorted((n["recipient"], told_state(n)) for n in rebuilt.renotified)
+
+    def test_ids_are_the_live_ones(self, rebuilt: Rebuilt) -> None:
+        assert set() == {n["notification_id"] for n in rebuilt.renotified} - rebuilt.issued

@@ -4,13 +4,14 @@ have left behind, without the worker (docs/correlation.md#rebuild).
 After the reset (correlator.rebuild.reset), with no worker running:
 
 1. note the end offset of every partition of every source topic (`events.*`) and read
-   them up to there with one consumer that joins no group (librdkafka, big fetches);
-   each record is decoded as the ingest stage decodes it (`ingest.decode_event`); a
-   record that is no agency event goes to `deadletter` again, as a worker would send it;
+   them up to there with consumers that join no group (librdkafka, big fetches; one per
+   core, forked, sharing the partitions); each record is decoded as the ingest stage
+   decodes it (`ingest.decode_event`); a record that is no agency event goes to
+   `deadletter` again, as a worker would send it;
 2. fold all events into every aggregate's final state (`correlator.replay`: the domain's
    own handlers, rule 8) at the backbone clock those events give (rule 6);
-3. write what the worker would have written, and wait until the broker acknowledged all
-   of it: every table row's changelog record (`correlator.tables`: faust's encoding, on
+3. write what the worker would have written (one process per core, sharing the keys),
+   and wait until the broker acknowledged all of it: every table row's changelog record (`correlator.tables`: faust's encoding, on
    the key's inbox partition), each partition's clock, every case's final state on
    `cases.events` (a tombstone for a BAG-key case merged into its address) and, with
    `notifications`, one notification per party of each case's final state;
@@ -48,7 +49,7 @@ from correlator.tables import changelog_record, clock_key, partition_of
 from correlator.topology import INBOXES, TABLE_OF, changelog_topic, inbox_topic
 from correlator.wire import CASE_EVENT_SCHEMA, case_event_record, encoded_notifications
 from ketenbus.agencies import CASES_TOPIC, SOURCE_TOPIC_PATTERN, notification_topic
-from ketenbus.contracts.codec import Codec, get_codec
+from ketenbus.contracts.codec import get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.errors import KetenbusError
 from ketenbus.kafka_clients import client_config
@@ -66,8 +67,9 @@ READ_BATCH = 10_000
 PROGRESS_EVERY_S = 2.0
 #: A read that stops making progress for this long fails (a partition that cannot be read).
 STUCK_AFTER_S = 120.0
-#: Processes that decide and write the final rows (the work is independent per key).
-WRITE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+#: Processes that read and decode the source partitions, and that decide and write the
+#: final rows (both independent per partition or key): the fold in between is one.
+PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -146,14 +148,14 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
     """Read, fold, write and commit (module docs); the figures of the replay."""
     create_internal_topics(settings)
     figures = ReplayFigures()
-    codec = get_codec()
+    get_codec()  # schemas parsed once, before the readers and writers are forked
     # Millions of long-lived objects and no cycles among them: the cyclic collector would
     # only walk them again and again while they are built.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         started = time.perf_counter()
-        ends, events, refused = _read(settings, codec, figures, progress)
+        ends, events, refused = _read(settings, figures, progress)
         figures.read_seconds = time.perf_counter() - started
         progress(
             f"read {figures.events:,} source events in {figures.read_seconds:.1f} s"
@@ -180,7 +182,7 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
         progress(
             f"wrote {figures.rows:,} table rows, {figures.cases:,} cases"
             + (f", {figures.notifications:,} notifications" if notifications else "")
-            + f" in {figures.write_seconds:.1f} s ({WRITE_PROCESSES} processes)"
+            + f" in {figures.write_seconds:.1f} s ({PROCESSES} processes)"
         )
         _commit(settings, ends)
         figures.seconds = time.perf_counter() - started
@@ -207,34 +209,101 @@ def _source_ends(consumer: Consumer) -> dict[tuple[str, int], tuple[int, int]]:
     return found
 
 
+@dataclass
+class _Read:
+    """What one reader read: its events, its refused records' dead letters, its clock."""
+
+    events: list[SourceEvent] = field(default_factory=list)
+    refused: list[OutgoingRecord] = field(default_factory=list)
+    records: int = 0
+    clock: int = 0
+
+
+Share = list[tuple[str, int, int, int]]  # (topic, partition, from offset, end offset)
+
+
 def _read(
-    settings: Settings, codec: Codec, figures: ReplayFigures, progress: Progress
+    settings: Settings, figures: ReplayFigures, progress: Progress
 ) -> tuple[dict[tuple[str, int], int], list[SourceEvent], list[OutgoingRecord]]:
     """Every source event up to the end offsets noted first; those end offsets; the
-    dead-letter records of what is no agency event."""
-    consumer = Consumer(
+    dead-letter records of what is no agency event.
+
+    Decoding is most of the reading, so PROCESSES readers share the partitions: forked
+    before any of them makes its consumer, each sends back what it decoded.
+    """
+    consumer = _consumer(settings)
+    try:
+        watermarks = _source_ends(consumer)
+    finally:
+        consumer.close()
+    ends = {tp: high for tp, (_, high) in watermarks.items()}
+    todo = sorted((t, p, low, high) for (t, p), (low, high) in watermarks.items() if high > low)
+    total = sum(high - low for _, _, low, high in todo)
+    progress(f"reading {total:,} source records from {len(watermarks)} partitions")
+    shares = [todo[part::PROCESSES] for part in range(PROCESSES)]
+    context = multiprocessing.get_context("fork")
+    children = []
+    for part, share in enumerate(shares[1:], start=1):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_read_share_in_child, args=(settings, share, send), name=f"rebuild-reader-{part}"
+        )
+        child.start()
+        send.close()
+        children.append((child, receive))
+    read = _read_share(settings, shares[0], progress)
+    failed = []
+    for child, receive in children:
+        try:
+            theirs = receive.recv()  # what it read; EOF if it died
+        except EOFError:
+            theirs = None
+        child.join()
+        if child.exitcode != 0 or not isinstance(theirs, _Read):
+            failed.append(f"{child.name} exited with {child.exitcode}")
+            continue
+        read.events += theirs.events
+        read.refused += theirs.refused
+        read.records += theirs.records
+        read.clock = max(read.clock, theirs.clock)
+    if failed:
+        raise RebuildFailed("; ".join(failed))
+    figures.events, figures.refused, figures.clock = read.records, len(read.refused), read.clock
+    return ends, read.events, read.refused
+
+
+def _consumer(settings: Settings) -> Consumer:
+    """A consumer that never joins a group or commits: assigned partitions only."""
+    return Consumer(
         client_config(
             settings,
-            group_id=f"{settings.correlator_app_id}-rebuild-{uuid.uuid4()}",  # never joined
+            group_id=f"{settings.correlator_app_id}-rebuild-{uuid.uuid4()}",
             enable_auto_commit=False,
             fetch_max_bytes=52_428_800,
             max_partition_fetch_bytes=10_485_760,
             queued_min_messages=200_000,
         )
     )
+
+
+def _read_share_in_child(settings: Settings, share: Share, send: Connection) -> None:
+    send.send(_read_share(settings, share, None))
+    send.close()
+
+
+def _read_share(settings: Settings, share: Share, progress: Progress | None) -> _Read:
+    """Read and decode the partitions of `share` from their offsets to their ends."""
+    read = _Read()
+    if not share:
+        return read
+    codec = get_codec()
+    total = sum(end - low for _, _, low, end in share)
+    remaining = {(t, p): end for t, p, _, end in share}
+    wall_ms = int(time.time() * 1000)
+    skew_ms = settings.clock_skew_seconds * 1000
+    consumer = _consumer(settings)
     try:
-        watermarks = _source_ends(consumer)
-        ends = {tp: high for tp, (_, high) in watermarks.items()}
-        remaining = {tp: high for tp, (low, high) in watermarks.items() if high > low}
-        total = sum(high - low for low, high in watermarks.values())
-        progress(f"reading {total:,} source records from {len(watermarks)} partitions")
-        events: list[SourceEvent] = []
-        refused: list[OutgoingRecord] = []
-        if remaining:
-            consumer.assign([TopicPartition(t, p, watermarks[(t, p)][0]) for (t, p) in remaining])
-        wall_ms = int(time.time() * 1000)
-        skew_ms = settings.clock_skew_seconds * 1000
-        clock = 0
+        consumer.assign([TopicPartition(t, p, low) for t, p, low, _ in share])
         started = reported = last_progress = time.perf_counter()
         while remaining:
             batch = consumer.consume(READ_BATCH, timeout=0.5)
@@ -260,21 +329,24 @@ def _read(
                     continue  # published after the end offsets were noted: the worker's
                 if offset + 1 >= end:
                     del remaining[where]
-                figures.events += 1
+                read.records += 1
                 try:
                     event = decode_event(codec, message)
                 except REFUSED as exc:
-                    refused.append(refusal(message, exc)[1])
-                    figures.refused += 1
+                    read.refused.append(refusal(message, exc)[1])
                     continue
-                clock = advance(clock, event.occurred_at, wall_ms=wall_ms, skew_ms=skew_ms)
-                events.append(event)
-            if now - reported >= PROGRESS_EVERY_S:
+                read.clock = advance(
+                    read.clock, event.occurred_at, wall_ms=wall_ms, skew_ms=skew_ms
+                )
+                read.events.append(event)
+            if progress is not None and now - reported >= PROGRESS_EVERY_S:
                 reported = now
-                rate = figures.events / (now - started)
-                progress(f"read {figures.events:,} of {total:,} ({rate:,.0f} events/s)")
-        figures.clock = clock
-        return ends, events, refused
+                rate = read.records / (now - started)
+                progress(
+                    f"read {read.records:,} of {total:,} ({rate:,.0f} events/s;"
+                    f" reader 1 of {PROCESSES})"
+                )
+        return read
     finally:
         consumer.close()
 
@@ -300,7 +372,7 @@ class _Written:
 def _write(
     settings: Settings, folded: Folded, refused: list[OutgoingRecord], *, notifications: bool
 ) -> _Written:
-    """Write every row, case (and notification) in WRITE_PROCESSES processes, the clocks
+    """Write every row, case (and notification) in PROCESSES processes, the clocks
     and dead letters here; return once the broker acknowledged all of it.
 
     Deciding each case's view and encoding it is most of the work and independent per
@@ -309,7 +381,7 @@ def _write(
     """
     context = multiprocessing.get_context("fork")
     children = []
-    for part in range(1, WRITE_PROCESSES):
+    for part in range(1, PROCESSES):
         receive, send = context.Pipe(duplex=False)
         child = context.Process(
             target=_write_share_in_child,
@@ -377,7 +449,7 @@ def _write_share(
     clock = folded.clock
     changelogs = {inbox: changelog_topic(settings, TABLE_OF[inbox]) for inbox in INBOXES}
     topics: dict[str, str | None] = {}  # recipient -> its notification topic (None: none)
-    for row in final_rows(folded, part, WRITE_PROCESSES):
+    for row in final_rows(folded, part, PROCESSES):
         partition = partition_of(row.key, partitions)
         key, value = changelog_record(
             row.key,

@@ -178,7 +178,7 @@ def replay_offline(settings: Settings, *, notifications: bool, progress: Progres
             f" ({folded.rounds} rounds)"
         )
         writing = time.perf_counter()
-        written = _write(settings, folded, refused, notifications=notifications)
+        written = _write(settings, folded, refused, notifications=notifications, progress=progress)
         figures.rows, figures.cases, figures.notifications = (
             written.rows,
             written.cases,
@@ -387,7 +387,12 @@ class _Written:
 
 
 def _write(
-    settings: Settings, folded: Folded, refused: list[OutgoingRecord], *, notifications: bool
+    settings: Settings,
+    folded: Folded,
+    refused: list[OutgoingRecord],
+    *,
+    notifications: bool,
+    progress: Progress,
 ) -> _Written:
     """Write every row, case (and notification) in PROCESSES processes, the clocks
     and dead letters here; return once the broker acknowledged all of it.
@@ -412,7 +417,9 @@ def _write(
     for record in refused:
         writer.produce(record.topic, _bytes(record.key), record.value)
     started, cpu = time.perf_counter(), time.process_time()
-    written = _write_share(settings, writer, folded, 0, notifications=notifications)
+    written = _write_share(
+        settings, writer, folded, 0, notifications=notifications, progress=progress
+    )
     _write_clocks(settings, writer, folded.clock)
     queued = time.perf_counter()
     writer.flush()
@@ -459,7 +466,13 @@ def _write_share_in_child(
 
 
 def _write_share(
-    settings: Settings, writer: _Writer, folded: Folded, part: int, *, notifications: bool
+    settings: Settings,
+    writer: _Writer,
+    folded: Folded,
+    part: int,
+    *,
+    notifications: bool,
+    progress: Progress | None = None,
 ) -> _Written:
     """Queue share `part` of the table rows, case events (and notifications)."""
     written = _Written()
@@ -468,7 +481,18 @@ def _write_share(
     clock = folded.clock
     changelogs = {inbox: changelog_topic(settings, TABLE_OF[inbox]) for inbox in INBOXES}
     topics: dict[str, str | None] = {}  # recipient -> its notification topic (None: none)
+    share = (len(folded.dwellings) + len(folded.organisations)) // PROCESSES
+    started = reported = time.perf_counter()
     for row in final_rows(folded, part, PROCESSES):
+        if progress is not None and written.rows % 1000 == 0:
+            now = time.perf_counter()
+            if now - reported >= PROGRESS_EVERY_S:
+                reported = now
+                rate = written.rows / (now - started)
+                progress(
+                    f"wrote {written.rows:,} of ~{share:,} rows ({rate:,.0f} rows/s;"
+                    f" writer 1 of {PROCESSES})"
+                )
         partition = partition_of(row.key, partitions)
         key, value = changelog_record(
             row.key,

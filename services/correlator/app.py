@@ -26,6 +26,7 @@ from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
+from correlator import health
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
 from correlator.domain.clock import advance
@@ -463,7 +464,12 @@ async def metrics(web: Any, request: Any) -> Any:
     return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
 
 
+_watch = health.install(app, settings, _INBOX_TOPICS.values())
+
+
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
     alive = _ingest is not None and _ingest.alive
-    return web.json({"ok": alive, "ingest": alive}, status=200 if alive else 503)
+    stalled = [s.as_json() for s in _watch.stalled()]
+    ok = alive and not stalled
+    return web.json({"ok": ok, "ingest": alive, "stalled": stalled}, status=200 if ok else 503)

@@ -141,7 +141,7 @@ def correlator_services(settings: Settings) -> tuple[ServiceSpec, ...]:
         ServiceSpec(
             correlator_worker_name(n),
             "correlator",
-            ("worker", "--web-port", "{port}"),
+            ("worker", "-l", settings.correlator_worker_log_level, "--web-port", "{port}"),
             "correlator_port",
             port_offset=n - 1,
             env=(("KETENBUS_CORRELATOR_WORKER", str(n)),),

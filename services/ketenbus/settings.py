@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         description="times the ingest stage restarts its consumer after a Kafka error within"
         " a minute before it gives up (the worker then reports /healthz 503)",
     )
+    correlator_worker_log_level: str = Field(
+        "warn",
+        description="log level of faust inside correlator workers (`worker -l`: debug, info,"
+        " warn, error); info shows table recovery and partition pause/resume",
+    )
+    correlator_stall_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="a worker holding an inbox partition that has lag and whose committed"
+        " offset did not move for this long reports /healthz 503 (so its keeper restarts it);"
+        " 0 turns the check off",
+    )
 
     # Webhook bridge (services/operations/webhook, `ketenbus webhook ...`).
     webhook_subscriptions_file: Path = Field(

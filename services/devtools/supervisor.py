@@ -121,7 +121,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "lagmonitor_port",
         principal="ketenbus-lagmonitor",
     ),
-    ServiceSpec("webhook", "operations.webhook", (), "webhook_port", principal="ketenbus-webhook"),
+    ServiceSpec(
+        "webhook",
+        "operations.webhook",
+        (),
+        "webhook_port",
+        health_path="/healthz",  # under a keeper: restarted when a subscription stops polling
+        principal="ketenbus-webhook",
+    ),
 )
 
 

@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         1800.0, description="longest wait between two delivery attempts"
     )
     webhook_timeout_seconds: float = Field(10.0, description="HTTP timeout of one POST")
+    webhook_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="the bridge's /healthz answers 503 when a subscription's consumer has not"
+        " polled for this long (its thread died or its consumer keeps failing)",
+    )
     webhook_source_oin: str = Field(
         "00000001000000000000",
         description="OIN of the ketenbus operator in the CloudEvents source"

@@ -26,7 +26,7 @@ from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
-from correlator import health
+from correlator import health, rebalance
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
 from correlator.domain.clock import advance
@@ -95,6 +95,8 @@ app = faust.App(
     # the group is joining and forces a second rebalance right after start.
     topic_disable_leader=True,
 )
+# faust 0.15.3 drops inbox records fetched while it seeks after a rebalance: hold them
+rebalance.hold_streams_until_seeked(app)
 
 
 def _inbox(name: Inbox) -> TopicT:

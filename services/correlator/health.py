@@ -97,6 +97,8 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
         buffered=_names(set(getattr(consumer, "_buffered_partitions", ())) & streams),
         read_offsets={f"{t}/{p}": read.get(tp) for tp in streams for t, p in [_tp(tp)]},
         committed_locally={f"{t}/{p}": committed.get(tp) for tp in streams for t, p in [_tp(tp)]},
+        acks=_acks(consumer, streams),
+        agents=_agents(app),
     )
     try:
         recovery = app.tables.recovery
@@ -122,6 +124,72 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
     if fetcher is not None:
         view["fetcher"] = {"state": str(getattr(fetcher, "state", "?"))}
     return view
+
+
+def _acks(consumer: Any, streams: set[Any]) -> dict[str, Any]:
+    """Per partition: acked offsets not committed yet, gaps, messages taken but not acked."""
+    acked = getattr(consumer, "_acked", {})
+    gaps = getattr(consumer, "_gap", {})
+    unacked: dict[Any, list[int]] = {}
+    for message in list(getattr(consumer, "_unacked_messages", ())):
+        unacked.setdefault(message.tp, []).append(message.offset)
+    found: dict[str, Any] = {}
+    for tp in streams:
+        offsets = sorted(acked.get(tp, ()))
+        pending = sorted(unacked.get(tp, ()))
+        found["{}/{}".format(*_tp(tp))] = {
+            "acked": len(offsets),
+            "acked_range": [offsets[0], offsets[-1]] if offsets else None,
+            "gaps": [[i.begin, i.end] for i in sorted(gaps.get(tp, ()))][:10],
+            "unacked": len(pending),
+            "unacked_range": [pending[0], pending[-1]] if pending else None,
+        }
+    return found
+
+
+def _agents(app: Any) -> dict[str, Any]:
+    """Per agent actor: its stream's queue and the event it is on."""
+    found: dict[str, Any] = {}
+    try:
+        agents = list(app.agents.values())
+    except AttributeError:
+        return found
+    for agent in agents:
+        for n, actor in enumerate(getattr(agent, "_actors", ())):
+            stream = getattr(actor, "stream", None)
+            queue = getattr(getattr(stream, "channel", None), "queue", None)
+            event = getattr(stream, "current_event", None)
+            message = getattr(event, "message", None)
+            found[f"{agent.name}#{n}"] = {
+                "queue": queue.qsize() if queue is not None else None,
+                "current": None
+                if message is None
+                else f"{message.topic}/{message.partition}@{message.offset}",
+                "done": bool(getattr(actor, "done", lambda: False)())
+                if hasattr(actor, "done")
+                else None,
+            }
+    return found
+
+
+def _task_state(task: asyncio.Task[Any] | None) -> str:
+    if task is None:
+        return "none"
+    if not task.done():
+        return "running"
+    if task.cancelled():
+        return "cancelled"
+    return f"failed: {task.exception()!r}" if task.exception() else "finished"
+
+
+def task_stacks() -> list[str]:
+    """Every asyncio task of the loop with its innermost frames (for a stuck worker)."""
+    found = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=4)
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        found.append(f"{task.get_name()}: {where}")
+    return sorted(found)
 
 
 def _items(counter: Any) -> list[tuple[Partition, Any]]:
@@ -254,6 +322,9 @@ def install(app: faust.App, settings: Settings, inboxes: Iterable[str]) -> Parti
 
     @app.page("/partitions")
     async def partitions(web: Any, request: Any) -> Any:
-        return web.json(watch.report())
+        report = watch.report()
+        if "tasks" in request.query:
+            report["tasks"] = task_stacks()
+        return web.json(report)
 
     return watch

@@ -89,7 +89,7 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
         reassigning=reassigning(app),
         in_recovery=bool(getattr(app, "in_recovery", False)),
         flow_active=bool(getattr(consumer, "flow_active", False)),
-        flow_control_active=bool(app.flow_control.is_active()),
+        flow_control_active=_flow_control_active(app),
         assigned=_names(streams),
         changelogs_assigned=_names(assignment - streams),
         paused=_names(set(getattr(consumer, "_paused_partitions", ())) & assignment),
@@ -124,6 +124,13 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
     if fetcher is not None:
         view["fetcher"] = {"state": str(getattr(fetcher, "state", "?"))}
     return view
+
+
+def _flow_control_active(app: Any) -> bool | None:
+    try:
+        return bool(app.flow_control.is_active())
+    except AttributeError:
+        return None
 
 
 def _acks(consumer: Any, streams: set[Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ A first worker folds some records (its tables get state), then stops; the rest a
 routed into the inboxes by an ingest stage of the test's own (another consumer group)
 while no worker runs, so every inbox partition has records waiting when the next worker
 joins and recovers its tables.
-Without the workaround this test lost records in every run tried (see docs/operations.md).
+Without the workaround it failed in 1 of 3 runs tried here (faust's fetcher must wake up
+during the seek, a race), with records lost and one partition stuck; the fault runs
+(tests/integration/test_scaleout_faults_e2e.py) hit the defect more often.
 
 Rules: docs/correlation.md#rule-8.
 """

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
+from correlator import health, rebalance
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
 from correlator.domain.clock import advance
@@ -40,14 +40,8 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
-from correlator.topology import (
-    AggregateRow,
-    Inbox,
-    Table,
-    inbox_topic,
-    row_state,
-    stored_row,
-)
+from correlator.tables import changelog_key, changelog_record, clock_key, row_state, stored_row
+from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
     BadEnvelope,
@@ -101,6 +95,8 @@ app = faust.App(
     # the group is joining and forces a second rebalance right after start.
     topic_disable_leader=True,
 )
+# faust 0.15.3 drops inbox records fetched while it seeks after a rebalance: hold them
+rebalance.hold_streams_until_seeked(app)
 
 
 def _inbox(name: Inbox) -> TopicT:
@@ -377,19 +373,20 @@ def _store(
     The changelog record is the one faust's `send_changelog` would write (its json codec
     for key and value), so faust recovers the table from it as ever; it goes through the
     batch's librdkafka producer instead of faust's aiokafka one, which cost ~50 us of
-    Python per record and made every faust commit wait for its buffer.
+    Python per record and made every faust commit wait for its buffer. `encoded`: the
+    value's record, when the caller made it already (`stored_row`).
     """
+    if encoded is None:
+        record_key, record_value = changelog_record(key, value)
+    else:
+        record_key, record_value = changelog_key(key), encoded
     out.produce(
-        table.changelog_topic.get_topic_name(),
-        codecs.dumps("json", key),
-        codecs.dumps("json", value) if encoded is None else encoded,
-        partition=partition,
+        table.changelog_topic.get_topic_name(), record_key, record_value, partition=partition
     )
     table.data[key] = value
 
 
-def _clock_key(inbox: str, partition: int) -> str:
-    return f"{inbox}:{partition}"
+_clock_key = clock_key
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:
@@ -490,7 +487,12 @@ async def metrics(web: Any, request: Any) -> Any:
     return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
 
 
+_watch = health.install(app, settings, _INBOX_TOPICS.values())
+
+
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
     alive = _ingest is not None and _ingest.alive
-    return web.json({"ok": alive, "ingest": alive}, status=200 if alive else 503)
+    stalled = [s.as_json() for s in _watch.stalled()]
+    ok = alive and not stalled
+    return web.json({"ok": ok, "ingest": alive, "stalled": stalled}, status=200 if ok else 503)

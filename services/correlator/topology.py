@@ -10,10 +10,7 @@ Rule: docs/correlation.md#rule-6.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, Final, Literal, TypedDict, get_args
-
-import orjson
 
 from ketenbus.settings import Settings
 
@@ -49,44 +46,10 @@ class AggregateRow(TypedDict):
 
     On the changelog `state` is a JSON object (faust's json codec, unchanged). A worker
     that stored the row itself keeps `state` in memory packed: the zlib-compressed bytes
-    of that JSON object (`stored_row`), about a tenth of the memory of the decoded dicts
-    (100,000 cases). `row_state` reads either form.
+    of that JSON object (`correlator.tables.stored_row`), about a tenth of the memory of
+    the decoded dicts. `correlator.tables.row_state` reads either form.
     """
 
     partition: int
     stall_due: int | None
     state: dict[str, Any] | bytes | None
-
-
-#: faust's json codec (`faust.utils.json.dumps` on orjson) encodes with these options.
-_FAUST_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
-
-
-def stored_row(
-    partition: int, stall_due: int | None, state: dict[str, Any]
-) -> tuple[AggregateRow, bytes]:
-    """(the row as a worker keeps it in memory, its changelog record).
-
-    The record is byte for byte faust's json codec of the decoded row (faust recovers the
-    table from it as ever); the state is encoded once for both.
-    """
-    state_json = orjson.dumps(state)
-    record = orjson.dumps(
-        {"partition": partition, "stall_due": stall_due, "state": orjson.Fragment(state_json)},
-        option=_FAUST_JSON,
-    )
-    packed: AggregateRow = {
-        "partition": partition,
-        "stall_due": stall_due,
-        "state": zlib.compress(state_json, 1),  # level 1: ~4x smaller at little CPU
-    }
-    return packed, record
-
-
-def row_state(row: AggregateRow) -> dict[str, Any] | None:
-    """The aggregate's JSON state of a row, packed or as recovered from the changelog."""
-    state = row["state"]
-    if isinstance(state, bytes):
-        decoded: dict[str, Any] = orjson.loads(zlib.decompress(state))
-        return decoded
-    return state

@@ -6,7 +6,8 @@ from correlation_builders import event
 from faust.serializers import codecs
 
 from correlator.domain import dwelling
-from correlator.topology import AggregateRow, row_state, stored_row
+from correlator.tables import row_state, stored_row
+from correlator.topology import AggregateRow
 
 
 def a_case() -> dwelling.DwellingCase:

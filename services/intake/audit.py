@@ -5,6 +5,7 @@ when it is itself a valid ref holding no BSN)."""
 
 from __future__ import annotations
 
+from intake.publisher import Accepted
 from ketenbus.logging import get_logger
 from ketenbus.metrics import INTAKE_REQUESTS
 
@@ -25,9 +26,26 @@ def audit(
     agency: str | None = None,
     ref: str | None = None,
     line: int | None = None,
+    published: Accepted | None = None,
 ) -> None:
-    """Record one decision. `outcome`: `accepted` or the refusal's reason code."""
+    """Record one decision. `outcome`: `accepted` or the refusal's reason code;
+    `published`: where an accepted record's event went (the audit line is then also
+    its `record_published` line: one line per decision)."""
     INTAKE_REQUESTS.labels(service, client or ANONYMOUS, outcome).inc()
+    if published is None:
+        log.info(
+            "request_audited",
+            service=service,
+            request_id=request_id,
+            client=client or ANONYMOUS,
+            agency=agency,
+            ref=ref,
+            outcome=outcome,
+            status=status,
+            endpoint=endpoint,
+            line=line,
+        )
+        return
     log.info(
         "request_audited",
         service=service,
@@ -39,4 +57,8 @@ def audit(
         status=status,
         endpoint=endpoint,
         line=line,
+        event_id=published.event_id,
+        topic=published.topic,
+        partition=published.partition,
+        offset=published.offset,
     )

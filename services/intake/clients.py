@@ -171,6 +171,15 @@ class Caller:
     agencies: frozenset[str]
 
 
+def _mtime(path: str) -> int | None:
+    """The registry file's stamp (None: gone); one stat per request, so a rotated or
+    removed client stops working at once."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 class ClientRegistry:
     """Verifies bearer tokens against the registry files (re-read when they change)."""
 
@@ -180,7 +189,8 @@ class ClientRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, tuple[int, IntakeClient]] = {}
-        self._verified: dict[str, tuple[Caller, float, int]] = {}
+        #: header -> (caller, valid until, registry file stamp, registry file path)
+        self._verified: dict[str, tuple[Caller, float, int, str]] = {}
         self._lock = threading.Lock()
 
     def _stamp(self, client_id: str) -> int | None:
@@ -215,16 +225,17 @@ class ClientRegistry:
         current = time.time() if now is None else now
         known = self._verified.get(authorization or "")
         if known is not None:
-            caller, valid_until, stamp = known
-            if current < valid_until and self._stamp(caller.client_id) == stamp:
+            caller, valid_until, stamp, path = known
+            if current < valid_until and _mtime(path) == stamp:
                 return caller
         caller, valid_until = self._verify(authorization, current)
         stamp_now = self._stamp(caller.client_id)
         if stamp_now is not None and authorization:
+            path = str(client_path(self.settings, caller.client_id))
             with self._lock:
                 if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
                     self._verified.clear()
-                self._verified[authorization] = (caller, valid_until, stamp_now)
+                self._verified[authorization] = (caller, valid_until, stamp_now, path)
         return caller
 
     def _verify(self, authorization: str | None, current: float) -> tuple[Caller, float]:

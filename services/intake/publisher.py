@@ -87,7 +87,8 @@ class ProducerPool:
             key = tuple(sorted((k, str(v)) for k, v in config.items()))
             producer = self._by_config.get(key)
             if producer is None:
-                producer = ReliableProducer(settings=self.settings, principal=principal)
+                linger: dict[str, Any] = {"linger.ms": self.settings.intake_linger_ms}
+                producer = ReliableProducer(settings=self.settings, principal=principal, **linger)
                 self._by_config[key] = producer
             self._by_principal[principal] = producer
             return producer
@@ -318,8 +319,10 @@ class IntakePublisher:
         source: str,
         expected_agency: str | None = None,
         allowed_agencies: Collection[str] | None = None,
+        log_published: bool = True,
     ) -> Accepted:
-        """`submit` for an event loop: many requests wait for their acks concurrently."""
+        """`submit` for an event loop: many requests wait for their acks concurrently.
+        `log_published=False`: the caller logs the decision itself (the HTTP audit line)."""
         if self.fingerprints is not None and not self.fingerprints.loaded:
             await asyncio.to_thread(self.fingerprints.ensure_loaded)
         try:
@@ -339,7 +342,7 @@ class IntakePublisher:
             raise
         for owner, record in self._fingerprint_records([(prepared, claim)]):
             self.producers.for_agency(owner).produce(record, _log_failed_fingerprint)
-        return self._accepted(prepared, report, item.line)
+        return self._accepted(prepared, report, item.line, log_published)
 
     async def _acknowledged(self, agency: str, outgoing: OutgoingRecord) -> DeliveryReport:
         self._ensure_poller()
@@ -392,6 +395,7 @@ class IntakePublisher:
         expected_agency: str | None = None,
         allowed_agencies: Collection[str] | None = None,
         chunk_size: int = CHUNK,
+        log_published: bool = True,
     ) -> Outcome:
         """Publish many records in order; bad ones are dead-lettered and reported, each
         good one is published (`Outcome` says exactly which).
@@ -400,7 +404,8 @@ class IntakePublisher:
         prepared and produced (at most `WINDOW` records unacknowledged); a chunk counts
         only once every record of it is acknowledged, and its fingerprints are written
         after that. A record the broker does not acknowledge raises `DeliveryFailed`
-        (the claims of every unfinished chunk are released)."""
+        (the claims of every unfinished chunk are released). `log_published=False`: the
+        caller logs each decision itself (the HTTP audit lines)."""
         outcome = Outcome()
         in_flight: deque[_Chunk] = deque()
         waiting = 0
@@ -413,9 +418,9 @@ class IntakePublisher:
                 while waiting > WINDOW:
                     done = in_flight.popleft()
                     waiting -= len(done.prepared)
-                    fingerprints.append(self._finish_chunk(done, outcome))
+                    fingerprints.append(self._finish_chunk(done, outcome, log_published))
             while in_flight:
-                fingerprints.append(self._finish_chunk(in_flight[0], outcome))
+                fingerprints.append(self._finish_chunk(in_flight[0], outcome, log_published))
                 in_flight.popleft()
         except BaseException:
             for chunk in in_flight:
@@ -455,7 +460,7 @@ class IntakePublisher:
         rejected, letters = self._dead_letters(refused, source)
         return _Chunk(prepared, events, refused, rejected, self._produce(letters))
 
-    def _finish_chunk(self, chunk: _Chunk, outcome: Outcome) -> Acks:
+    def _finish_chunk(self, chunk: _Chunk, outcome: Outcome, log_published: bool) -> Acks:
         """Wait for a chunk's acknowledgements and record its outcome; returns the acks
         of its fingerprints (produced now, after the events' acks)."""
         self._wait(chunk.events)
@@ -464,7 +469,7 @@ class IntakePublisher:
             raise DeliveryFailed(failed.topic, failed.error or "not acknowledged")
         stored = self._produce(self._fingerprint_records([(p, c) for _, p, c in chunk.prepared]))
         reports = chunk.events.delivered()
-        outcome.accepted.extend(self._accepted_many(chunk.prepared, reports))
+        outcome.accepted.extend(self._accepted_many(chunk.prepared, reports, log_published))
         self._wait(chunk.letters)
         failed = chunk.letters.first_error()
         if failed is not None:
@@ -504,38 +509,40 @@ class IntakePublisher:
         return self._dead_letter([(item, exc)], source)[0]
 
     def _accepted(
-        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None
+        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None, log_it: bool
     ) -> Accepted:
         RECORDS_ACCEPTED.labels(prepared.record.agency, prepared.record.type).inc()
-        return self._published(prepared, report, line)
+        return self._published(prepared, report, line, log_it)
 
     def _accepted_many(
         self,
         prepared: list[tuple[IntakeItem, PreparedEvent, Claim]],
         reports: list[DeliveryReport],
+        log_it: bool,
     ) -> list[Accepted]:
         counts: Counter[tuple[str, str]] = Counter()
         accepted: list[Accepted] = []
         for (item, p, _), report in zip(prepared, reports, strict=True):
             counts[(p.record.agency, p.record.type)] += 1
-            accepted.append(self._published(p, report, item.line))
+            accepted.append(self._published(p, report, item.line, log_it))
         for (agency, kind), count in counts.items():  # one metric update per label set
             RECORDS_ACCEPTED.labels(agency, kind).inc(count)
         return accepted
 
     def _published(
-        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None
+        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None, log_it: bool
     ) -> Accepted:
         record = prepared.record
-        log.info(
-            "record_published",
-            event_id=prepared.event_id,
-            agency=record.agency,
-            type=record.type,
-            topic=report.topic,
-            partition=report.partition,
-            offset=report.offset,
-        )
+        if log_it:
+            log.info(
+                "record_published",
+                event_id=prepared.event_id,
+                agency=record.agency,
+                type=record.type,
+                topic=report.topic,
+                partition=report.partition,
+                offset=report.offset,
+            )
         return Accepted(
             event_id=prepared.event_id,
             agency=record.agency,

@@ -15,6 +15,7 @@ servers re-read a changed file on the next request, so the old secret stops work
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -189,8 +190,8 @@ class ClientRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, tuple[int, IntakeClient]] = {}
-        #: header -> (caller, valid until, registry file stamp, registry file path)
-        self._verified: dict[str, tuple[Caller, float, int, str]] = {}
+        #: SHA-256 of the header -> (caller, valid until, registry file stamp, its path)
+        self._verified: dict[bytes, tuple[Caller, float, int, str]] = {}
         self._lock = threading.Lock()
 
     def _stamp(self, client_id: str) -> int | None:
@@ -223,7 +224,9 @@ class ClientRegistry:
         file is unchanged (a rotation invalidates it at once).
         """
         current = time.time() if now is None else now
-        known = self._verified.get(authorization or "")
+        # keyed by the header's hash: the cache does not keep usable tokens in memory
+        digest = hashlib.sha256((authorization or "").encode()).digest()
+        known = self._verified.get(digest)
         if known is not None:
             caller, valid_until, stamp, path = known
             if current < valid_until and _mtime(path) == stamp:
@@ -235,7 +238,7 @@ class ClientRegistry:
             with self._lock:
                 if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
                     self._verified.clear()
-                self._verified[authorization] = (caller, valid_until, stamp_now, path)
+                self._verified[digest] = (caller, valid_until, stamp_now, path)
         return caller
 
     def _verify(self, authorization: str | None, current: float) -> tuple[Caller, float]:

@@ -1,15 +1,18 @@
 """The intake's fast paths give exactly the answers of the plain implementations they
 stand in for: shape checks (orjson + one walk vs the standard parser with hooks), the
 fingerprint's canonical JSON (orjson vs json.dumps: a changed fingerprint would turn every
-re-send into a conflict), event ids (vs uuid.uuid5) and an address's Avro form."""
+re-send into a conflict), event ids (vs uuid.uuid5), an address's Avro form, and the
+verified-token cache."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +20,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from devtools.samples import jsonl_lines
+from intake.clients import ClientRegistry, Unauthenticated, client_path, make_token
 from intake.errors import RecordRejected
 from intake.events import EVENT_ID_NAMESPACE, event_id, to_event
 from intake.fingerprints import canonical_json, content_fingerprint
 from intake.limits import _check_shape_exact, check_shape
 from intake.models import Address, AdmissionReason, parse_record
 from ketenbus.pseudonyms import Pseudonymiser
+from ketenbus.settings import Settings
 
 KEY = b"k" * 32
 
@@ -190,3 +195,42 @@ class TestAddressAvro:
             postcode="3083AB", house_number=12, house_letter="a", addition="2hg", bag_id=None
         )
         assert {"key": address.key, **address.model_dump()} == address.to_avro()
+
+
+class TestVerifiedTokenCache:
+    """A verified token is remembered by its hash only until it expires or its client's
+    registry file changes or goes: the answer is the one a fresh verification gives."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return Settings(home=tmp_path, environment="test")
+
+    def test_expires_while_remembered(self, settings: Settings) -> None:
+        registry = ClientRegistry(settings)
+        issued = time.time()
+        header = f"Bearer {make_token('nla', settings, now=issued)}"
+        registry.authenticate(header, now=issued)
+        later = (
+            issued + settings.intake_token_max_age_seconds + settings.intake_token_leeway_seconds
+        )
+        with pytest.raises(Unauthenticated) as caught:
+            registry.authenticate(header, now=later + 1)
+        assert "token_expired" == caught.value.reason
+
+    def test_removed_client_refused_at_once(self, settings: Settings) -> None:
+        registry = ClientRegistry(settings)
+        header = f"Bearer {make_token('nla', settings)}"
+        registry.authenticate(header)
+        client_path(settings, "nla").unlink()
+        with pytest.raises(Unauthenticated) as caught:
+            registry.authenticate(header)
+        assert "invalid_token" == caught.value.reason
+
+    def test_token_text_not_kept(self, settings: Settings) -> None:
+        registry = ClientRegistry(settings)
+        token = make_token("nla", settings)
+        registry.authenticate(f"Bearer {token}")
+        assert (1, False) == (
+            len(registry._verified),
+            any(token in repr(key) for key in registry._verified),
+        )

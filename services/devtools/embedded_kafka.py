@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import fcntl
 import hashlib
 import json
@@ -74,6 +75,15 @@ class PortInUse(KafkaLocalError):
 
 class BrokerStartFailed(KafkaLocalError):
     """A broker JVM exited or did not answer in time."""
+
+
+class CredentialsRefused(KafkaLocalError):
+    """The broker runs but refuses the admin's SCRAM password (a stale data directory)."""
+
+
+#: A refusal right after launch could be the broker still loading its metadata; a refusal
+#: this many probes in a row (about 2 s apart) is a data directory with other credentials.
+CREDENTIAL_REFUSALS_BEFORE_GIVING_UP = 3
 
 
 class UnknownNode(KafkaLocalError):
@@ -427,6 +437,58 @@ def free_port_block(start: int, count: int, tries: int = 500) -> int:
     raise PortInUse(f"no {count} consecutive free ports in {start}..{start + tries}")
 
 
+class Probe(enum.Enum):
+    """What a metadata request to a broker found."""
+
+    ANSWERS = "answers"
+    DOWN = "down"
+    #: the broker runs and refuses this principal's SCRAM password
+    REFUSES_CREDENTIALS = "refuses credentials"
+
+
+def probe_broker(
+    bootstrap: str,
+    timeout: float = 5.0,
+    expected_brokers: int = 1,
+    settings: Settings | None = None,
+) -> Probe:
+    """Ask the cluster at `bootstrap` for metadata as this process's principal: it answers
+    (listing enough brokers), is down (or still starting), or refuses the credentials."""
+    addresses = [address.strip().rpartition(":") for address in bootstrap.split(",")]
+    # A refused TCP connect answers in microseconds; the admin client would retry for seconds.
+    if not any(
+        port.isdigit() and port_accepts(int(port), host or LOOPBACK) for host, _, port in addresses
+    ):
+        return Probe.DOWN
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from ketenbus.kafka_clients import client_config
+
+    refused: list[bool] = []
+
+    def on_error(error: KafkaError) -> None:
+        # librdkafka reports a refused SASL handshake only here; list_topics then says
+        # "transport failure", which reads the same as a broker still starting.
+        if error.code() == KafkaError._AUTHENTICATION:
+            refused.append(True)
+
+    try:
+        # log_level 0: a broker still starting is expected here, not worth stderr noise.
+        config = client_config(
+            settings, bootstrap_servers=bootstrap, extra={"log_level": 0, "error_cb": on_error}
+        )
+    except SecurityError:  # no credentials yet: nothing was ever started here
+        return Probe.DOWN
+    admin = AdminClient(config)
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException:
+        admin.poll(0.1)  # delivers the queued error callbacks
+        return Probe.REFUSES_CREDENTIALS if refused else Probe.DOWN
+    return Probe.ANSWERS if len(metadata.brokers) >= expected_brokers else Probe.DOWN
+
+
 def broker_answers(
     bootstrap: str,
     timeout: float = 5.0,
@@ -435,28 +497,7 @@ def broker_answers(
 ) -> bool:
     """Whether the cluster at `bootstrap` answers a metadata request listing enough brokers
     (to this process's principal: a broker that refuses it does not count as answering)."""
-    addresses = [address.strip().rpartition(":") for address in bootstrap.split(",")]
-    # A refused TCP connect answers in microseconds; the admin client would retry for seconds.
-    if not any(
-        port.isdigit() and port_accepts(int(port), host or LOOPBACK) for host, _, port in addresses
-    ):
-        return False
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    from ketenbus.kafka_clients import client_config
-
-    try:
-        # log_level 0: a broker still starting is expected here, not worth stderr noise.
-        config = client_config(settings, bootstrap_servers=bootstrap, extra={"log_level": 0})
-    except SecurityError:  # no credentials yet: nothing was ever started here
-        return False
-    admin = AdminClient(config)
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException:
-        return False
-    return len(metadata.brokers) >= expected_brokers
+    return probe_broker(bootstrap, timeout, expected_brokers, settings) is Probe.ANSWERS
 
 
 @dataclass(frozen=True)
@@ -654,6 +695,7 @@ class BrokerNode:
     def wait_ready(self, timeout: float, expected_brokers: int = 1) -> None:
         """Block until the node answers metadata requests; raise if its JVM dies first."""
         deadline = time.monotonic() + timeout
+        refusals = 0
         while True:
             pid = self.pid()
             if pid is None:
@@ -661,13 +703,23 @@ class BrokerNode:
                     f"{self.name}: the broker exited during startup; see {self.logs_dir}/server.log"
                     f" and kafka.out:\n{self._log_tail()}"
                 )
-            if broker_answers(
+            probe = probe_broker(
                 self.config.bootstrap,
                 timeout=2.0,
                 expected_brokers=expected_brokers,
                 settings=self.client_settings,
-            ):
+            )
+            if probe is Probe.ANSWERS:
                 return
+            refusals = refusals + 1 if probe is Probe.REFUSES_CREDENTIALS else 0
+            if refusals >= CREDENTIAL_REFUSALS_BEFORE_GIVING_UP:
+                raise CredentialsRefused(
+                    f"{self.name}: the broker on {self.config.bootstrap} runs but refuses the"
+                    " admin's credentials of this KETENBUS_HOME. Its data directory"
+                    f" {self.config.data_dir} was formatted with other SCRAM principals (by an"
+                    " older ketenbus without security, or before the secrets were recreated)."
+                    " Run `ketenbus kafka down --purge` (this deletes its topics) and start again."
+                )
             if time.monotonic() > deadline:
                 raise BrokerStartFailed(
                     f"{self.name}: no metadata answer on {self.config.bootstrap}"

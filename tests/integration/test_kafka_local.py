@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__ 
 )
 
 from devtools.embedded_kafka import (
+    CredentialsRefused,
     LocalBroker,
     broker_answers,
     free_port_block,
@@ -176,3 +178,22 @@ class TestDownPurge:
         assert (True, False) == (port_free(port), port_accepts(port))
         assert broker.root.exists() is False
         assert 3 == _cli(tmp_path, port, "status").returncode
+
+
+class TestStaleDataDirectory:
+    """A data directory formatted with other credentials is named as the cause, with the fix."""
+
+    def test_refused_credentials_say_purge(self, tmp_path: Path) -> None:
+        port = free_port_block(get_settings().kafka_port + 2, 2)
+        broker = _broker(tmp_path, port)
+        try:
+            broker.start()
+            broker.stop()
+            # new secrets (a new admin password) over a data dir formatted with the old ones
+            shutil.rmtree(broker.secrets_dir)
+            with pytest.raises(CredentialsRefused) as refused:
+                _broker(tmp_path, port).start()
+        finally:
+            broker.stop(purge=True)
+        assert "ketenbus kafka down --purge" in str(refused.value)
+        assert [] == _jvm_pids_using(broker.node.props_file)

@@ -6,11 +6,11 @@ An agency's integration team gets exactly one such file per principal
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ketenbus.secretfiles import write_secret
 from ketenbus.security.errors import CredentialsInvalid, CredentialsMissing
 
 MECHANISM = "SCRAM-SHA-512"
@@ -103,10 +103,4 @@ def read_properties(path: Path) -> dict[str, str]:
 
 def write_private(path: Path, text: str | bytes) -> None:
     """Write a file only its owner can read (0600), in a directory only it can enter."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(text.encode() if isinstance(text, str) else text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_secret(path, text.encode() if isinstance(text, str) else text)

@@ -32,20 +32,7 @@ def audit(
     `published`: where an accepted record's event went (the audit line is then also
     its `record_published` line: one line per decision)."""
     INTAKE_REQUESTS.labels(service, client or ANONYMOUS, outcome).inc()
-    if published is None:
-        log.info(
-            "request_audited",
-            service=service,
-            request_id=request_id,
-            client=client or ANONYMOUS,
-            agency=agency,
-            ref=ref,
-            outcome=outcome,
-            status=status,
-            endpoint=endpoint,
-            line=line,
-        )
-        return
+    where = published.placement() if published is not None else {}
     log.info(
         "request_audited",
         service=service,
@@ -57,8 +44,5 @@ def audit(
         status=status,
         endpoint=endpoint,
         line=line,
-        event_id=published.event_id,
-        topic=published.topic,
-        partition=published.partition,
-        offset=published.offset,
+        **where,
     )

@@ -186,6 +186,15 @@ class Accepted:
     ref: str
     line: int | None = None
 
+    def placement(self) -> dict[str, Any]:
+        """Where the event went, for log lines."""
+        return {
+            "event_id": self.event_id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
+
 
 @dataclass(frozen=True)
 class Rejected:
@@ -533,17 +542,7 @@ class IntakePublisher:
         self, prepared: PreparedEvent, report: DeliveryReport, line: int | None, log_it: bool
     ) -> Accepted:
         record = prepared.record
-        if log_it:
-            log.info(
-                "record_published",
-                event_id=prepared.event_id,
-                agency=record.agency,
-                type=record.type,
-                topic=report.topic,
-                partition=report.partition,
-                offset=report.offset,
-            )
-        return Accepted(
+        accepted = Accepted(
             event_id=prepared.event_id,
             agency=record.agency,
             type=record.type,
@@ -554,6 +553,11 @@ class IntakePublisher:
             ref=record.ref,
             line=line,
         )
+        if log_it:
+            log.info(
+                "record_published", agency=record.agency, type=record.type, **accepted.placement()
+            )
+        return accepted
 
     def _dead_letter(
         self, refused: list[tuple[IntakeItem, RecordRejected]], source: str

@@ -85,17 +85,13 @@ def _lines(count: int, run: str) -> list[str]:
 def prepare_broker(settings: Settings) -> None:
     """As `ketenbus up`: topics.yaml applied, its ACLs synced, the service principal's
     credentials issued, and the bench municipality's topics created."""
-    from ketenbus.security.acls import sync_acls
+    from ketenbus.security.acls import apply_topics_and_acls
     from ketenbus.security.client import properties_path
     from ketenbus.security.issue import issue_credentials
-    from ketenbus.topics.admin import apply_topics, ensure_agency_topics, load_topics, make_admin
+    from ketenbus.topics.admin import ensure_agency_topics, load_topics, make_admin
 
     admin = make_admin(settings=settings)
-    topics = load_topics(settings.topics_file)
-    report, _ = apply_topics(admin, topics)
-    if report.errors:
-        raise BenchFailed("topics apply: " + "; ".join(report.errors))
-    sync_acls(admin, topics)
+    apply_topics_and_acls(admin, load_topics(settings.topics_file))
     if not properties_path(settings, SERVICE_PRINCIPAL).is_file():
         issue_credentials(SERVICE_PRINCIPAL, settings=settings)
     ensure_agency_topics(BENCH_AGENCY, admin, settings=settings)

@@ -37,6 +37,10 @@ from ketenbus.settings import Settings
 
 log = get_logger("adapter")
 CHUNK = 500  # records prepared and produced together
+#: linger.ms of a file import: a file is a stream, its records share produce requests
+#: (with linger 0 librdkafka sends many small requests: more CPU in its broker thread
+#: and in the broker, for nothing, as nobody waits for one record)
+BULK_LINGER_MS = 5.0
 #: records produced but not yet acknowledged, at most, in `submit_many`: the next chunks
 #: are prepared while the broker acknowledges the earlier ones (bounds a file import's
 #: memory, and how much a broker failure leaves undecided)
@@ -56,9 +60,13 @@ class ProducerPool:
     Producers are keyed by their configuration: equal configurations share one producer.
     """
 
-    def __init__(self, settings: Settings, *, per_agency: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, per_agency: bool = False, linger_ms: float | None = None
+    ) -> None:
         self.settings = settings
         self.per_agency = per_agency
+        #: librdkafka linger.ms (None: KETENBUS_INTAKE_LINGER_MS, the HTTP services' own)
+        self.linger_ms = settings.intake_linger_ms if linger_ms is None else linger_ms
         self._by_config: dict[tuple[tuple[str, str], ...], ReliableProducer] = {}
         self._by_principal: dict[str | None, ReliableProducer] = {}
         self._by_agency: dict[str | None, ReliableProducer] = {}
@@ -87,7 +95,7 @@ class ProducerPool:
             key = tuple(sorted((k, str(v)) for k, v in config.items()))
             producer = self._by_config.get(key)
             if producer is None:
-                linger: dict[str, Any] = {"linger.ms": self.settings.intake_linger_ms}
+                linger: dict[str, Any] = {"linger.ms": self.linger_ms}
                 producer = ReliableProducer(settings=self.settings, principal=principal, **linger)
                 self._by_config[key] = producer
             self._by_principal[principal] = producer

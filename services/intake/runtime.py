@@ -24,6 +24,7 @@ def build_publisher(
     settings: Settings | None = None,
     follow_fingerprints: bool = False,
     per_agency_principals: bool = False,
+    linger_ms: float | None = None,
 ) -> IntakePublisher:
     """A publisher for the named adapter services (default: every adapter).
 
@@ -31,7 +32,8 @@ def build_publisher(
     service); a one-shot import reads them once. `per_agency_principals`: produce each
     record as its agency's principal (`ketenbus publish`, run by an agency with its own
     credentials); an agency service produces as its own principal (`ketenbus-intake-*`),
-    which the ACLs let write its agencies' topics.
+    which the ACLs let write its agencies' topics. `linger_ms`: the producers' linger
+    (default KETENBUS_INTAKE_LINGER_MS; a file import passes `BULK_LINGER_MS`).
     """
     settings = settings or get_settings()
     pseudonymiser = Pseudonymiser(pseudonym_key(settings))
@@ -45,5 +47,8 @@ def build_publisher(
         follow=follow_fingerprints,
     )
     return IntakePublisher(
-        intake, ProducerPool(settings, per_agency=per_agency_principals), topics, fingerprints
+        intake,
+        ProducerPool(settings, per_agency=per_agency_principals, linger_ms=linger_ms),
+        topics,
+        fingerprints,
     )

@@ -27,6 +27,7 @@ from devtools.samples import jsonl_lines
 from devtools.service_process import ServiceNotReady, ServiceProcess
 from intake.clients import make_token
 from intake.files import read_jsonl
+from intake.publisher import BULK_LINGER_MS
 from intake.runtime import build_publisher
 from ketenbus.errors import KetenbusError
 from ketenbus.settings import Settings, get_settings
@@ -177,7 +178,10 @@ def run_intake_bench(
         workdir = Path(tmp)
         path = workdir / "records.jsonl"
         path.write_text("".join(line + "\n" for line in _lines(records, f"F{run}")))
-        publisher = build_publisher(settings=settings)
+        # as `ketenbus publish` builds it
+        publisher = build_publisher(
+            settings=settings, per_agency_principals=True, linger_ms=BULK_LINGER_MS
+        )
         try:
             if publisher.fingerprints is not None:  # read once, outside the clock
                 publisher.fingerprints.ensure_loaded()

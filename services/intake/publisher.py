@@ -180,6 +180,8 @@ class _Chunk:
     refused: list[tuple[IntakeItem, RecordRejected]]
     rejected: list[Rejected]
     letters: Acks
+    #: every event acknowledged: its claims stand whatever happens next
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -433,15 +435,15 @@ class IntakePublisher:
                 in_flight.append(chunk)
                 waiting += len(chunk.prepared)
                 while waiting > WINDOW:
-                    done = in_flight.popleft()
-                    waiting -= len(done.prepared)
-                    fingerprints.append(self._finish_chunk(done, outcome, log_published))
+                    # finished before it leaves `in_flight`: a failure releases its claims
+                    fingerprints.append(self._finish_chunk(in_flight[0], outcome, log_published))
+                    waiting -= len(in_flight.popleft().prepared)
             while in_flight:
                 fingerprints.append(self._finish_chunk(in_flight[0], outcome, log_published))
                 in_flight.popleft()
         except BaseException:
             for chunk in in_flight:
-                for _, prepared, claim in chunk.prepared:
+                for _, prepared, claim in [] if chunk.settled else chunk.prepared:
                     self._release(prepared, claim)
             raise
         for acks in fingerprints:
@@ -484,6 +486,7 @@ class IntakePublisher:
         failed = chunk.events.first_error()
         if failed is not None:
             raise DeliveryFailed(failed.topic, failed.error or "not acknowledged")
+        chunk.settled = True
         stored = self._produce(self._fingerprint_records([(p, c) for _, p, c in chunk.prepared]))
         reports = chunk.events.delivered()
         outcome.accepted.extend(self._accepted_many(chunk.prepared, reports, log_published))

@@ -134,10 +134,11 @@ class FingerprintStore:
         #: False once the topic turned out not readable by this principal
         self.enabled = True
         self._loaded_without = False
+        self._loaded = False
 
     @property
     def loaded(self) -> bool:
-        return self._consumer is not None or self._loaded_without
+        return self._loaded
 
     def ensure_loaded(self) -> None:
         """Load once (blocking; raises when the broker cannot be read), then follow the
@@ -157,9 +158,16 @@ class FingerprintStore:
                 log.warning("fingerprints_not_permitted", topic=FINGERPRINT_TOPIC)
                 self.enabled = False
                 self._loaded_without = True
+                self._loaded = True
                 return
             if self._follow:
                 self.follow()
+            elif self._consumer is not None:
+                # a one-shot import: nothing reads it any more, and an open consumer
+                # would keep fetching what this very import writes to the topic
+                self._consumer.close()
+                self._consumer = None
+            self._loaded = True
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -199,6 +207,7 @@ class FingerprintStore:
             self._apply(message.key(), message.value())
         log.info("fingerprints_loaded", refs=len(self._known))
         self._consumer = consumer
+        self._loaded = True
         return len(self._known)
 
     def _extent(self, consumer: Consumer) -> tuple[list[int], set[int]]:

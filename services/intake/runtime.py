@@ -7,6 +7,7 @@ KETENBUS_PSEUDONYM_KEY refuses to start instead of failing on its first inspecti
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 from intake.core import Intake, IntakeBounds
@@ -16,6 +17,20 @@ from intake.registry import AdapterRegistry
 from intake.topics import TopicEnsurer
 from ketenbus.pseudonyms import Pseudonymiser, pseudonym_key
 from ketenbus.settings import Settings, get_settings
+
+#: (gen0, gen1, gen2) collection thresholds of an intake process. Each record allocates
+#: a few hundred objects, nearly all freed by reference counting; with the default
+#: (700, 10, 10) the collector ran every few records and rescanned the accepted records
+#: kept for the answer: a sixth of a file import's CPU (measured: 0.22 -> 0.17 ms/record).
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """For a process that lives to take records (an agency service, `ketenbus publish`):
+    what start-up built (modules, schemas, models) is frozen out of every collection, and
+    the collector runs less often (`GC_THRESHOLDS`); cyclic garbage is still collected."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def build_publisher(

@@ -28,7 +28,7 @@ from devtools.service_process import ServiceNotReady, ServiceProcess
 from intake.clients import make_token
 from intake.files import read_jsonl
 from intake.publisher import BULK_LINGER_MS
-from intake.runtime import build_publisher
+from intake.runtime import build_publisher, tune_gc
 from ketenbus.errors import KetenbusError
 from ketenbus.settings import Settings, get_settings
 
@@ -185,6 +185,7 @@ def run_intake_bench(
         try:
             if publisher.fingerprints is not None:  # read once, outside the clock
                 publisher.fingerprints.ensure_loaded()
+            tune_gc()  # as `ketenbus publish` does
 
             def import_file() -> None:
                 outcome = publisher.submit_many(read_jsonl(path), source="bench:file")

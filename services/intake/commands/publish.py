@@ -35,7 +35,7 @@ def publish(
     from intake.errors import UnreadableFile
     from intake.files import reader_for
     from intake.publisher import BULK_LINGER_MS, Outcome
-    from intake.runtime import build_publisher
+    from intake.runtime import build_publisher, tune_gc
     from ketenbus.logging import configure_logging
 
     settings = get_settings()
@@ -50,6 +50,7 @@ def publish(
             settings=settings, per_agency_principals=True, linger_ms=BULK_LINGER_MS
         )
         readers = [(path, reader_for(path, publisher.intake.registry.adapters)) for path in files]
+        tune_gc()
     except KetenbusError as exc:  # unknown file type, no pseudonym key outside dev, ...
         typer.echo(f"ketenbus publish: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -102,7 +102,10 @@ class Json(JSONResponse):
     fraction of the time: a batch answer lists every record)."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # what orjson refuses (a lone surrogate): Starlette's encoder
+            return super().render(content)
 
 
 def problem(

@@ -126,21 +126,6 @@ class ProducerPool:
         for producer in self.producers:
             producer.flush(timeout)
 
-    def send_many(self, records: list[tuple[str | None, OutgoingRecord]]) -> list[DeliveryReport]:
-        """Produce (agency, record) pairs, each as its agency, and wait for every ack; the
-        reports come back in the order of `records`."""
-        groups: dict[int, tuple[ReliableProducer, list[int]]] = {}
-        for index, (agency, _) in enumerate(records):
-            producer = self.for_agency(agency)
-            groups.setdefault(id(producer), (producer, []))[1].append(index)
-        reports: list[DeliveryReport | None] = [None] * len(records)
-        for producer, indexes in groups.values():
-            for index, report in zip(
-                indexes, producer.send_many([records[i][1] for i in indexes]), strict=True
-            ):
-                reports[index] = report
-        return [r for r in reports if r is not None]
-
 
 class Acks:
     """The delivery reports of a group of produced records, in produce order; `done` is

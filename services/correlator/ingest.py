@@ -26,11 +26,12 @@ from correlator.domain.handlers import Outgoing, route
 from correlator.topology import INBOXES, TABLES, changelog_topic, inbox_topic
 from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
-from ketenbus.contracts.codec import CodecError, get_codec
+from ketenbus.contracts.codec import Codec, CodecError, get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED, INGEST_ALIVE, INGEST_RESTARTS
+from ketenbus.producer import OutgoingRecord
 from ketenbus.settings import Settings
 
 log = get_logger("correlator.ingest")
@@ -39,6 +40,11 @@ log = get_logger("correlator.ingest")
 #: While events stream in, the clock is broadcast at most once per hour of event time;
 #: once the stream pauses, the exact clock is sent. Stalling is a matter of 30 days.
 TICK_EVERY_MS = 3600 * 1000
+
+#: Records routed per batch (one flush and one commit each), and how long to wait for
+#: the first record of a batch before looking whether the stream paused.
+BATCH = 500
+POLL_WAIT_S = 0.5
 
 #: Consumer restarts are counted over this many seconds (settings.correlator_ingest_restarts).
 RESTART_WINDOW_S = 60.0
@@ -106,6 +112,35 @@ def create_internal_topics(settings: Settings) -> int:
     return replicas
 
 
+#: Why a source record is no agency event (it goes to `deadletter` instead).
+REFUSED = (CodecError, NotAnAgencyEvent, AgencyMismatch, KeyError)
+
+
+def decode_event(codec: Codec, message: Message) -> SourceEvent:
+    """The agency event of a source record; raises one of REFUSED when it is none (also
+    the offline rebuild's decoder, so both read the source topics alike)."""
+    decoded = codec.decode(message.value())
+    event = SourceEvent.from_avro(decoded.schema, decoded.record)
+    owner = agency_of_topic(message.topic() or "")
+    if owner != event.agency:
+        raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
+    return event
+
+
+def refusal(message: Message, exc: Exception) -> tuple[str, OutgoingRecord]:
+    """The reason (a metric label) and the dead-letter record of a refused source record."""
+    reason = getattr(exc, "reason", type(exc).__name__)
+    record = dead_letter(
+        message.value(),
+        source=f"correlator:{message.topic()}/{message.partition()}/{message.offset()}",
+        reason=reason,
+        exception=exc,
+        message=str(exc),
+        key=message.key(),
+    )
+    return reason, record
+
+
 class Ingest:
     """decode -> route -> produce -> commit, in a background thread of the worker."""
 
@@ -136,6 +171,7 @@ class Ingest:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",
+                "delivery.report.only.error": True,  # a failure still fails the batch
             }
         )
 
@@ -168,7 +204,7 @@ class Ingest:
             log.info("ingest_started", pattern=SOURCE_TOPIC_PATTERN)
             try:
                 while not self._stop.is_set():
-                    batch = self.consumer.consume(500, timeout=0.5)
+                    batch = self._next_batch()
                     if batch:
                         self.process(batch)
                     else:
@@ -197,6 +233,15 @@ class Ingest:
         INGEST_ALIVE.set(0)
         self._close_consumer()
         self.producer.flush(10)
+
+    def _next_batch(self) -> list[Message]:
+        """Up to BATCH records: wait (at most POLL_WAIT_S) for the first one only, then take
+        what the consumer already holds. `consume(n, timeout)` waits the whole timeout
+        unless n records come: half a second of latency per batch at a modest rate."""
+        first = self.consumer.poll(POLL_WAIT_S)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(BATCH - 1, timeout=0)]
 
     def _close_consumer(self) -> None:
         try:
@@ -252,14 +297,9 @@ class Ingest:
 
     def _decode(self, message: Message) -> SourceEvent | None:
         try:
-            decoded = self.codec.decode(message.value())
-            event = SourceEvent.from_avro(decoded.schema, decoded.record)
-            owner = agency_of_topic(message.topic() or "")
-            if owner != event.agency:
-                raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
-            return event
-        except (CodecError, NotAnAgencyEvent, AgencyMismatch, KeyError) as exc:
-            reason = getattr(exc, "reason", type(exc).__name__)
+            return decode_event(self.codec, message)
+        except REFUSED as exc:
+            reason, record = refusal(message, exc)
             DEADLETTERS.labels("correlator", reason).inc()
             log.warning(
                 "event_dead_lettered",
@@ -267,14 +307,6 @@ class Ingest:
                 partition=message.partition(),
                 offset=message.offset(),
                 reason=reason,
-            )
-            record = dead_letter(
-                message.value(),
-                source=f"correlator:{message.topic()}/{message.partition()}/{message.offset()}",
-                reason=reason,
-                exception=exc,
-                message=str(exc),
-                key=message.key(),
             )
             self.producer.produce(
                 record.topic,

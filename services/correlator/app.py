@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from faust.serializers import codecs
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
@@ -41,6 +40,7 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
+from correlator.tables import changelog_record, clock_key
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
@@ -355,17 +355,14 @@ def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, valu
     batch's librdkafka producer instead of faust's aiokafka one, which cost ~50 us of
     Python per record and made every faust commit wait for its buffer.
     """
+    record_key, record_value = changelog_record(key, value)
     out.produce(
-        table.changelog_topic.get_topic_name(),
-        codecs.dumps("json", key),
-        codecs.dumps("json", value),
-        partition=partition,
+        table.changelog_topic.get_topic_name(), record_key, record_value, partition=partition
     )
     table.data[key] = value
 
 
-def _clock_key(inbox: str, partition: int) -> str:
-    return f"{inbox}:{partition}"
+_clock_key = clock_key
 
 
 async def _consume(inbox: str, stream: StreamT[Any]) -> None:

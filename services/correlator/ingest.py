@@ -26,11 +26,12 @@ from correlator.domain.handlers import Outgoing, route
 from correlator.topology import INBOXES, TABLES, changelog_topic, inbox_topic
 from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
-from ketenbus.contracts.codec import CodecError, get_codec
+from ketenbus.contracts.codec import Codec, CodecError, get_codec
 from ketenbus.deadletter import dead_letter
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import DEADLETTERS, EVENTS_CORRELATED, INGEST_ALIVE, INGEST_RESTARTS
+from ketenbus.producer import OutgoingRecord
 from ketenbus.settings import Settings
 
 log = get_logger("correlator.ingest")
@@ -104,6 +105,35 @@ def create_internal_topics(settings: Settings) -> int:
                 raise
         log.info("internal_topic_ready", topic=topic)
     return replicas
+
+
+#: Why a source record is no agency event (it goes to `deadletter` instead).
+REFUSED = (CodecError, NotAnAgencyEvent, AgencyMismatch, KeyError)
+
+
+def decode_event(codec: Codec, message: Message) -> SourceEvent:
+    """The agency event of a source record; raises one of REFUSED when it is none (also
+    the offline rebuild's decoder, so both read the source topics alike)."""
+    decoded = codec.decode(message.value())
+    event = SourceEvent.from_avro(decoded.schema, decoded.record)
+    owner = agency_of_topic(message.topic() or "")
+    if owner != event.agency:
+        raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
+    return event
+
+
+def refusal(message: Message, exc: Exception) -> tuple[str, OutgoingRecord]:
+    """The reason (a metric label) and the dead-letter record of a refused source record."""
+    reason = getattr(exc, "reason", type(exc).__name__)
+    record = dead_letter(
+        message.value(),
+        source=f"correlator:{message.topic()}/{message.partition()}/{message.offset()}",
+        reason=reason,
+        exception=exc,
+        message=str(exc),
+        key=message.key(),
+    )
+    return reason, record
 
 
 class Ingest:
@@ -252,14 +282,9 @@ class Ingest:
 
     def _decode(self, message: Message) -> SourceEvent | None:
         try:
-            decoded = self.codec.decode(message.value())
-            event = SourceEvent.from_avro(decoded.schema, decoded.record)
-            owner = agency_of_topic(message.topic() or "")
-            if owner != event.agency:
-                raise AgencyMismatch(f"event of {event.agency} on {message.topic()}")
-            return event
-        except (CodecError, NotAnAgencyEvent, AgencyMismatch, KeyError) as exc:
-            reason = getattr(exc, "reason", type(exc).__name__)
+            return decode_event(self.codec, message)
+        except REFUSED as exc:
+            reason, record = refusal(message, exc)
             DEADLETTERS.labels("correlator", reason).inc()
             log.warning(
                 "event_dead_lettered",
@@ -267,14 +292,6 @@ class Ingest:
                 partition=message.partition(),
                 offset=message.offset(),
                 reason=reason,
-            )
-            record = dead_letter(
-                message.value(),
-                source=f"correlator:{message.topic()}/{message.partition()}/{message.offset()}",
-                reason=reason,
-                exception=exc,
-                message=str(exc),
-                key=message.key(),
             )
             self.producer.produce(
                 record.topic,

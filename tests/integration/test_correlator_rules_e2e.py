@@ -230,6 +230,17 @@ class TestRule8And9:
             k: public(v) for k, v in rebuilt.items()
         }
 
+    def test_rebuild_via_worker_equals_live(
+        self, backbone: Backbone, cases: dict[str, dict[str, Any]]
+    ) -> None:
+        """The old path: a temporary worker replays every source event (every change)."""
+        backbone.stop_correlator()
+        backbone.cli("rebuild", "--yes", "--via-worker", timeout=600)
+        rebuilt = backbone.cases()
+        assert {k: public(v) for k, v in cases.items()} == {
+            k: public(v) for k, v in rebuilt.items()
+        }
+
 
 class TestStreamPause:
     """Events minutes apart in event time are committed once the stream pauses (the exact

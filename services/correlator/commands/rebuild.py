@@ -26,15 +26,25 @@ def rebuild(
     notifications: Annotated[
         bool, typer.Option("--notifications", help="also truncate and re-send all notifications")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the replay")] = 600,
+    via_worker: Annotated[
+        bool,
+        typer.Option(
+            "--via-worker",
+            help="replay through a correlator worker (every intermediate case change;"
+            " slow) instead of the offline fold",
+        ),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for a --via-worker replay")] = 600,
 ) -> None:
     """Reset the correlator's state and rebuild every case by replaying the source topics.
 
-    Notifications are not sent again unless --notifications is given (agencies already
-    have them); cases.events is rebuilt in full.
+    By default the replay runs offline: it reads every source topic, folds the events
+    into each case's final state and writes what a worker would have left behind (its
+    tables, the clocks, each case's final state on cases.events, the groups' offsets);
+    --via-worker replays through a worker instead. Notifications are not sent again
+    unless --notifications is given (agencies already have them). docs/correlation.md#rebuild
     """
     from correlator.projection import load_cases
-    from correlator.rebuild import source_events
     from devtools.supervisor import Supervisor
 
     settings = get_settings()
@@ -46,20 +56,47 @@ def rebuild(
     for spec in stopped:
         typer.echo(f"{spec.name}: stopped")
     _reset(settings, notifications)
-    events = source_events(settings)
-    started = time.perf_counter()
-    if _replay(settings, notifications, timeout) != 0:
-        typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
-        raise typer.Exit(1)
-    elapsed = time.perf_counter() - started
+    if via_worker:
+        events, elapsed = _via_worker(settings, notifications, timeout)
+        how = "worker start -> idle"
+    else:
+        events, elapsed = _offline(settings, notifications)
+        how = "offline: read -> fold -> write -> offsets committed"
     typer.echo(
         f"replayed {events} source events in {elapsed:.1f} s"
-        f" = {events / elapsed:,.0f} events/s (worker start -> idle)"
+        f" = {events / elapsed if elapsed else 0:,.0f} events/s ({how})"
     )
     typer.echo(f"rebuilt {len(load_cases())} cases")
     for spec in stopped:
         supervisor.start(spec)
         typer.echo(f"{spec.name}: started again")
+
+
+def _offline(settings: Settings, notifications: bool) -> tuple[int, float]:
+    """The offline replay (correlator.offline): source events read, seconds."""
+    from confluent_kafka import KafkaException
+
+    from correlator.offline import replay_offline
+    from correlator.rebuild import RebuildFailed
+
+    try:
+        figures = replay_offline(settings, notifications=notifications, progress=typer.echo)
+    except (RebuildFailed, KafkaException) as exc:
+        typer.echo(f"ketenbus rebuild: {exc} (run it again: it starts with the reset)", err=True)
+        raise typer.Exit(1) from None
+    return figures.events, figures.seconds
+
+
+def _via_worker(settings: Settings, notifications: bool, timeout: float) -> tuple[int, float]:
+    """The replay through a correlator worker: source events, seconds to idle."""
+    from correlator.rebuild import source_events
+
+    events = source_events(settings)
+    started = time.perf_counter()
+    if _replay(settings, notifications, timeout) != 0:
+        typer.echo("ketenbus rebuild: the replay did not finish in time", err=True)
+        raise typer.Exit(1)
+    return events, time.perf_counter() - started
 
 
 def _confirm() -> None:

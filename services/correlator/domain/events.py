@@ -10,7 +10,7 @@ Rules: docs/correlation.md#rules.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -179,6 +179,16 @@ class EventLink:
     def label(self) -> str:
         return f"{self.agency}/{self.ref}"
 
+    def to_json(self) -> dict[str, Any]:
+        """`asdict(self)`, spelled out (asdict deep-copies field by field, ~10x slower)."""
+        return {
+            "event_id": self.event_id,
+            "agency": self.agency,
+            "ref": self.ref,
+            "occurred_at": self.occurred_at,
+            "kvk": self.kvk,
+        }
+
 
 @dataclass(frozen=True)
 class OrganisationFacts:
@@ -201,7 +211,7 @@ class OrganisationFacts:
     def to_json(self) -> dict[str, Any]:
         return {
             "kvk": self.kvk,
-            "revocations": sorted((asdict(link) for link in self.revocations), key=str),
+            "revocations": sorted((link.to_json() for link in self.revocations), key=str),
             "recidive_sanctions": sorted(self.recidive_sanctions),
         }
 

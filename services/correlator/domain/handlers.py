@@ -3,12 +3,14 @@
 Each handler takes an aggregate (or None), one message and the clock, and returns the new
 aggregate, the case change it causes (if any) and the messages for other aggregates.
 The Faust agents and the in-memory `simulate` both run exactly these functions.
+
+Rules: docs/correlation.md#rules.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Generic, TypeVar
 
@@ -77,14 +79,37 @@ def handle_dwelling(
         return Handled(after, None)  # facts for a dwelling we have not seen yet: keep them
     old_view = dwelling.view(before, before.clock) if before.events else None
     change = decide_change(old_view, dwelling.view(after, after.clock))
-    outgoing: tuple[Outgoing, ...] = ()
+    return Handled(after, change, _summaries(before, after))
+
+
+def _summaries(before: dwelling.DwellingCase, after: dwelling.DwellingCase) -> tuple[Outgoing, ...]:
+    """The dwelling's summary for each of its organisations, when they need a new one."""
     new_summary = dwelling.summary(after)
     links_grew = after.organisations != before.organisations
     if links_grew or (before.events and new_summary != dwelling.summary(before)):
-        outgoing = tuple(
+        return tuple(
             Outgoing(ORGANISATION, kvk, new_summary) for kvk in sorted(after.organisations)
         )
-    return Handled(after, change, outgoing)
+    return ()
+
+
+def fold_dwelling(
+    case: dwelling.DwellingCase | None, key: str, messages: Sequence[Message], clock: int
+) -> Handled[dwelling.DwellingCase]:
+    """Fold many messages at once and send what `handle_dwelling` would after the last of
+    them, leaving the case change undecided (None): an offline replay decides it once,
+    from each case's final state (docs/correlation.md#rebuild, rule 8)."""
+    before = case or dwelling.DwellingCase(key=key)
+    after = dwelling.add_events(before, (m for m in messages if isinstance(m, SourceEvent)))
+    for message in messages:
+        if not isinstance(message, SourceEvent):
+            after = dwelling.apply(message, after)
+    after = replace(after, clock=max(before.clock, clock))
+    if after.alias_of is not None:
+        return _merged_into_address(before, after)
+    if not after.events:
+        return Handled(after, None)
+    return Handled(after, None, _summaries(before, after))
 
 
 def _merged_into_address(
@@ -114,13 +139,35 @@ def handle_organisation(
     change = decide_change(
         organisation.view(before, before.clock), organisation.view(after, after.clock)
     )
+    return Handled(after, change, _facts(before, after))
+
+
+def _facts(
+    before: organisation.OrganisationProfile, after: organisation.OrganisationProfile
+) -> tuple[Outgoing, ...]:
+    """The organisation's facts for its linked dwellings that need them (rules 2 and 5)."""
     new_facts = organisation.facts(after)
-    outgoing: tuple[Outgoing, ...] = ()
-    if new_facts.revocations or new_facts.recidive_sanctions:
-        grown = after.linked_dwellings - before.linked_dwellings
-        targets = after.linked_dwellings if new_facts != organisation.facts(before) else grown
-        outgoing = tuple(Outgoing(DWELLING, key, new_facts) for key in sorted(targets))
-    return Handled(after, change, outgoing)
+    if not (new_facts.revocations or new_facts.recidive_sanctions):
+        return ()
+    grown = after.linked_dwellings - before.linked_dwellings
+    targets = after.linked_dwellings if new_facts != organisation.facts(before) else grown
+    return tuple(Outgoing(DWELLING, key, new_facts) for key in sorted(targets))
+
+
+def fold_organisation(
+    profile: organisation.OrganisationProfile | None,
+    key: str,
+    messages: Sequence[Message],
+    clock: int,
+) -> Handled[organisation.OrganisationProfile]:
+    """`fold_dwelling` for an organisation profile: many messages, no case change decided."""
+    before = profile or organisation.OrganisationProfile(kvk=key)
+    after = organisation.add_events(before, (m for m in messages if isinstance(m, SourceEvent)))
+    for message in messages:
+        if not isinstance(message, SourceEvent):
+            after = organisation.apply(message, after)
+    after = replace(after, clock=max(before.clock, clock))
+    return Handled(after, None, _facts(before, after))
 
 
 @dataclass

@@ -9,7 +9,7 @@ Rules: docs/correlation.md#rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import singledispatch
@@ -87,6 +87,12 @@ def _(event: SourceEvent, profile: OrganisationProfile) -> OrganisationProfile:
     if event.event_id in profile.events:
         return profile
     return replace(profile, events={**profile.events, event.event_id: event})
+
+
+def add_events(profile: OrganisationProfile, events: Iterable[SourceEvent]) -> OrganisationProfile:
+    """Fold many events at once: the same set union as applying each, in one step."""
+    new = {e.event_id: e for e in events if e.event_id not in profile.events}
+    return replace(profile, events={**profile.events, **new}) if new else profile
 
 
 @apply.register

@@ -245,10 +245,13 @@ def _raw_ceiling(settings: Settings, minimum: int = CEILING_MIN_EVENTS) -> tuple
 _REPLAYED = re.compile(r"replayed (\d+) source events in ([\d.]+) s")
 
 
-def _rebuild(backbone: Backbone) -> tuple[int, float]:
+def _rebuild(backbone: Backbone, progress: Progress) -> tuple[int, float]:
     """`ketenbus rebuild --yes` on the backbone; its own measure of the replay."""
     backbone.stop_correlator()
     done = backbone.cli("rebuild", "--yes", timeout=3600)
+    for line in done.stdout.splitlines():
+        if line.startswith(("read ", "folded ", "wrote ", "replayed ")) or " CPU in " in line:
+            progress(f"rebuild: {line}")
     match = _REPLAYED.search(done.stdout)
     if match is None:
         raise AssertionError(f"ketenbus rebuild printed no replay figure:\n{done.stdout}")
@@ -316,7 +319,7 @@ def run_correlate_bench(
         replayed: tuple[int, float] | None = None
         if rebuild:
             progress("rebuild: ketenbus rebuild --yes (replay of every source event)")
-            replayed = _rebuild(backbone)
+            replayed = _rebuild(backbone, progress)
     finally:
         backbone.stop()
         shutil.rmtree(home, ignore_errors=True)

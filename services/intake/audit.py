@@ -5,6 +5,7 @@ when it is itself a valid ref holding no BSN)."""
 
 from __future__ import annotations
 
+from intake.publisher import Accepted
 from ketenbus.logging import get_logger
 from ketenbus.metrics import INTAKE_REQUESTS
 
@@ -25,9 +26,13 @@ def audit(
     agency: str | None = None,
     ref: str | None = None,
     line: int | None = None,
+    published: Accepted | None = None,
 ) -> None:
-    """Record one decision. `outcome`: `accepted` or the refusal's reason code."""
+    """Record one decision. `outcome`: `accepted` or the refusal's reason code;
+    `published`: where an accepted record's event went (the audit line is then also
+    its `record_published` line: one line per decision)."""
     INTAKE_REQUESTS.labels(service, client or ANONYMOUS, outcome).inc()
+    where = published.placement() if published is not None else {}
     log.info(
         "request_audited",
         service=service,
@@ -39,4 +44,5 @@ def audit(
         status=status,
         endpoint=endpoint,
         line=line,
+        **where,
     )

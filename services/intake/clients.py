@@ -15,6 +15,7 @@ servers re-read a changed file on the next request, so the old secret stops work
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -171,6 +172,15 @@ class Caller:
     agencies: frozenset[str]
 
 
+def _mtime(path: str) -> int | None:
+    """The registry file's stamp (None: gone); one stat per request, so a rotated or
+    removed client stops working at once."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 class ClientRegistry:
     """Verifies bearer tokens against the registry files (re-read when they change)."""
 
@@ -180,7 +190,8 @@ class ClientRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, tuple[int, IntakeClient]] = {}
-        self._verified: dict[str, tuple[Caller, float, int]] = {}
+        #: SHA-256 of the header -> (caller, valid until, registry file stamp, its path)
+        self._verified: dict[bytes, tuple[Caller, float, int, str]] = {}
         self._lock = threading.Lock()
 
     def _stamp(self, client_id: str) -> int | None:
@@ -213,18 +224,21 @@ class ClientRegistry:
         file is unchanged (a rotation invalidates it at once).
         """
         current = time.time() if now is None else now
-        known = self._verified.get(authorization or "")
+        # keyed by the header's hash: the cache does not keep usable tokens in memory
+        digest = hashlib.sha256((authorization or "").encode()).digest()
+        known = self._verified.get(digest)
         if known is not None:
-            caller, valid_until, stamp = known
-            if current < valid_until and self._stamp(caller.client_id) == stamp:
+            caller, valid_until, stamp, path = known
+            if current < valid_until and _mtime(path) == stamp:
                 return caller
         caller, valid_until = self._verify(authorization, current)
         stamp_now = self._stamp(caller.client_id)
         if stamp_now is not None and authorization:
+            path = str(client_path(self.settings, caller.client_id))
             with self._lock:
                 if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
                     self._verified.clear()
-                self._verified[authorization] = (caller, valid_until, stamp_now)
+                self._verified[digest] = (caller, valid_until, stamp_now, path)
         return caller
 
     def _verify(self, authorization: str | None, current: float) -> tuple[Caller, float]:

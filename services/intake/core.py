@@ -144,6 +144,9 @@ class Intake:
         self.clock = clock
         self.bounds = bounds or IntakeBounds()
         self.fingerprint_key = pseudonymiser.derived_key(FINGERPRINT_KEY_PURPOSE)
+        # per schema / per agency, computed once
+        self._dataschemas: dict[str, str] = {}
+        self._sources: dict[tuple[str, str], str] = {}
 
     def validate(self, payload: bytes, field_names: Mapping[str, str] | None = None) -> AnyRecord:
         if len(payload) > self.bounds.max_record_bytes:
@@ -218,7 +221,11 @@ class Intake:
         adapter.authorise(record)
         kind, event = to_event(record, recorded_at=now, pseudonymiser=self.pseudonymiser)
         try:
-            value = self.codec.encode(kind.schema, event)
+            # trusted: the event is built by `to_event` from a record the strict models
+            # validated and bounded field by field (types, ranges, code lists), so the
+            # Avro validator would only check again what pydantic checked; it still runs
+            # if the writer fails, to name the field
+            value = self.codec.encode(kind.schema, event, trusted=True)
         except (CodecError, ValueError, TypeError, OverflowError):
             # the models bound every field to its Avro type; this is the safety net
             raise EventNotEncodable(
@@ -226,10 +233,7 @@ class Intake:
             ) from None
         headers: list[tuple[str, bytes | str]] = [
             ("ce_id", event["event_id"]),
-            (
-                "ce_source",
-                f"urn:nld:oin:{self.registry.oin(record.agency)}:systeem:ketenbus-{adapter.service}",
-            ),
+            ("ce_source", self._source(record.agency, adapter.service)),
             ("ce_type", kind.ce_type),
             ("ce_time", _iso(record.occurred_at)),
             ("ce_specversion", CE_SPECVERSION),
@@ -244,4 +248,16 @@ class Intake:
 
     def dataschema(self, schema: str) -> str:
         """`urn:avro:<full name>:<CRC-64-AVRO fingerprint>` of the writer schema."""
-        return f"urn:avro:{schema}:{self.codec.fingerprint_of(schema).hex()}"
+        found = self._dataschemas.get(schema)
+        if found is None:
+            found = f"urn:avro:{schema}:{self.codec.fingerprint_of(schema).hex()}"
+            self._dataschemas[schema] = found
+        return found
+
+    def _source(self, agency: str, service: str) -> str:
+        """The CloudEvents `source` of an agency's events (its OIN and our system)."""
+        found = self._sources.get((agency, service))
+        if found is None:
+            found = f"urn:nld:oin:{self.registry.oin(agency)}:systeem:ketenbus-{service}"
+            self._sources[(agency, service)] = found
+        return found

@@ -29,6 +29,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from ketenbus.kafka_clients import client_config
@@ -71,14 +72,42 @@ def _default(value: object) -> str:
 
 
 def ref_key(key: bytes, agency: str, ref: str) -> str:
-    return hmac.new(key, f"ref:{agency}/{ref}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(key, f"ref:{agency}/{ref}".encode(), hashlib.sha256).hex()[:32]
+
+
+def canonical_json(content: Mapping[str, Any]) -> bytes:
+    """The content's canonical text, as stored fingerprints were made: `json.dumps`
+    with sorted keys, no spaces, ASCII escapes and datetimes as `isoformat()`.
+
+    orjson writes the same bytes for what events hold (ASCII text, ints, bools, None,
+    UTC datetimes, floats written the way `repr` writes them), ten times faster; when
+    the content holds anything else (non-ASCII or DEL, a float orjson spells otherwise)
+    the standard library writes it. Fingerprints must never change: a changed one turns
+    every re-send into a conflict (unit-tested against `json.dumps`).
+    """
+    text = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    if text.isascii() and b"\x7f" not in text and _floats_agree(content):
+        return text
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=_default).encode()
+
+
+def _floats_agree(value: Any) -> bool:
+    """Whether orjson writes every float in `value` (a dict or list) as `repr` does
+    (`1e-07` is `1e-7` to orjson)."""
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is float:
+            if orjson.dumps(item) != repr(item).encode():
+                return False
+        elif (kind is dict or kind is list) and not _floats_agree(item):
+            return False
+    return True
 
 
 def content_fingerprint(key: bytes, event: Mapping[str, Any]) -> str:
     """HMAC of the event's canonical content; `recorded_at` (the time of receipt) aside."""
     content = {k: v for k, v in event.items() if k != "recorded_at"}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_default)
-    return hmac.new(key, f"content:{text}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(key, b"content:" + canonical_json(content), hashlib.sha256).hex()[:32]
 
 
 class FingerprintStore:
@@ -105,10 +134,11 @@ class FingerprintStore:
         #: False once the topic turned out not readable by this principal
         self.enabled = True
         self._loaded_without = False
+        self._loaded = False
 
     @property
     def loaded(self) -> bool:
-        return self._consumer is not None or self._loaded_without
+        return self._loaded
 
     def ensure_loaded(self) -> None:
         """Load once (blocking; raises when the broker cannot be read), then follow the
@@ -128,9 +158,16 @@ class FingerprintStore:
                 log.warning("fingerprints_not_permitted", topic=FINGERPRINT_TOPIC)
                 self.enabled = False
                 self._loaded_without = True
+                self._loaded = True
                 return
             if self._follow:
                 self.follow()
+            elif self._consumer is not None:
+                # a one-shot import: nothing reads it any more, and an open consumer
+                # would keep fetching what this very import writes to the topic
+                self._consumer.close()
+                self._consumer = None
+            self._loaded = True
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -170,6 +207,7 @@ class FingerprintStore:
             self._apply(message.key(), message.value())
         log.info("fingerprints_loaded", refs=len(self._known))
         self._consumer = consumer
+        self._loaded = True
         return len(self._known)
 
     def _extent(self, consumer: Consumer) -> tuple[list[int], set[int]]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -34,7 +36,15 @@ from ketenbus.security.errors import CredentialsMissing
 from ketenbus.settings import Settings
 
 log = get_logger("adapter")
-CHUNK = 500  # records per send_many: bounds memory of a large file import
+CHUNK = 500  # records prepared and produced together
+#: linger.ms of a file import: a file is a stream, its records share produce requests
+#: (with linger 0 librdkafka sends many small requests: more CPU in its broker thread
+#: and in the broker, for nothing, as nobody waits for one record)
+BULK_LINGER_MS = 5.0
+#: records produced but not yet acknowledged, at most, in `submit_many`: the next chunks
+#: are prepared while the broker acknowledges the earlier ones (bounds a file import's
+#: memory, and how much a broker failure leaves undecided)
+WINDOW = 10_000
 ACK_TIMEOUT_S = 75.0  # > the producer's message.timeout.ms: librdkafka reports first
 
 
@@ -50,9 +60,13 @@ class ProducerPool:
     Producers are keyed by their configuration: equal configurations share one producer.
     """
 
-    def __init__(self, settings: Settings, *, per_agency: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, per_agency: bool = False, linger_ms: float | None = None
+    ) -> None:
         self.settings = settings
         self.per_agency = per_agency
+        #: librdkafka linger.ms (None: KETENBUS_INTAKE_LINGER_MS, the HTTP services' own)
+        self.linger_ms = settings.intake_linger_ms if linger_ms is None else linger_ms
         self._by_config: dict[tuple[tuple[str, str], ...], ReliableProducer] = {}
         self._by_principal: dict[str | None, ReliableProducer] = {}
         self._by_agency: dict[str | None, ReliableProducer] = {}
@@ -81,7 +95,8 @@ class ProducerPool:
             key = tuple(sorted((k, str(v)) for k, v in config.items()))
             producer = self._by_config.get(key)
             if producer is None:
-                producer = ReliableProducer(settings=self.settings, principal=principal)
+                linger: dict[str, Any] = {"linger.ms": self.linger_ms}
+                producer = ReliableProducer(settings=self.settings, principal=principal, **linger)
                 self._by_config[key] = producer
             self._by_principal[principal] = producer
             return producer
@@ -111,20 +126,47 @@ class ProducerPool:
         for producer in self.producers:
             producer.flush(timeout)
 
-    def send_many(self, records: list[tuple[str | None, OutgoingRecord]]) -> list[DeliveryReport]:
-        """Produce (agency, record) pairs, each as its agency, and wait for every ack; the
-        reports come back in the order of `records`."""
-        groups: dict[int, tuple[ReliableProducer, list[int]]] = {}
-        for index, (agency, _) in enumerate(records):
-            producer = self.for_agency(agency)
-            groups.setdefault(id(producer), (producer, []))[1].append(index)
-        reports: list[DeliveryReport | None] = [None] * len(records)
-        for producer, indexes in groups.values():
-            for index, report in zip(
-                indexes, producer.send_many([records[i][1] for i in indexes]), strict=True
-            ):
-                reports[index] = report
-        return [r for r in reports if r is not None]
+
+class Acks:
+    """The delivery reports of a group of produced records, in produce order; `done` is
+    set when the last one arrived (in whichever thread serves the reports)."""
+
+    def __init__(self, count: int) -> None:
+        self.reports: list[DeliveryReport | None] = [None] * count
+        self._missing = count
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        if count == 0:
+            self.done.set()
+
+    def slot(self, index: int) -> Callable[[DeliveryReport], None]:
+        return partial(self._arrived, index)
+
+    def _arrived(self, index: int, report: DeliveryReport) -> None:
+        self.reports[index] = report
+        with self._lock:
+            self._missing -= 1
+            if self._missing == 0:
+                self.done.set()
+
+    def first_error(self) -> DeliveryReport | None:
+        return next((r for r in self.reports if r is not None and r.error is not None), None)
+
+    def delivered(self) -> list[DeliveryReport]:
+        return [r for r in self.reports if r is not None]
+
+
+@dataclass
+class _Chunk:
+    """Records of `submit_many` on their way: produced, not yet acknowledged."""
+
+    prepared: list[tuple[IntakeItem, PreparedEvent, Claim]]
+    events: Acks
+    refused: list[tuple[IntakeItem, RecordRejected]]
+    rejected: list[Rejected]
+    letters: Acks
+    #: every event acknowledged: its claims stand whatever happens next
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +180,15 @@ class Accepted:
     offset: int
     ref: str
     line: int | None = None
+
+    def placement(self) -> dict[str, Any]:
+        """Where the event went, for log lines."""
+        return {
+            "event_id": self.event_id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
 
 
 @dataclass(frozen=True)
@@ -272,8 +323,10 @@ class IntakePublisher:
         source: str,
         expected_agency: str | None = None,
         allowed_agencies: Collection[str] | None = None,
+        log_published: bool = True,
     ) -> Accepted:
-        """`submit` for an event loop: many requests wait for their acks concurrently."""
+        """`submit` for an event loop: many requests wait for their acks concurrently.
+        `log_published=False`: the caller logs the decision itself (the HTTP audit line)."""
         if self.fingerprints is not None and not self.fingerprints.loaded:
             await asyncio.to_thread(self.fingerprints.ensure_loaded)
         try:
@@ -293,7 +346,7 @@ class IntakePublisher:
             raise
         for owner, record in self._fingerprint_records([(prepared, claim)]):
             self.producers.for_agency(owner).produce(record, _log_failed_fingerprint)
-        return self._accepted(prepared, report, item.line)
+        return self._accepted(prepared, report, item.line, log_published)
 
     async def _acknowledged(self, agency: str, outgoing: OutgoingRecord) -> DeliveryReport:
         self._ensure_poller()
@@ -318,8 +371,13 @@ class IntakePublisher:
                 self._poller.start()
 
     def _poll(self) -> None:
+        """Serve delivery reports until `close()`: every wait of this publisher relies on
+        this thread, so a failing callback is logged, never the end of it."""
         while not self._stop_polling.is_set():
-            self.producers.poll(0.05)
+            try:
+                self.producers.poll(0.05)
+            except Exception as exc:
+                log.error("delivery_report_failed", error=type(exc).__name__)
 
     def close(self) -> None:
         """Stop serving delivery reports and flush what is outstanding."""
@@ -341,43 +399,114 @@ class IntakePublisher:
         expected_agency: str | None = None,
         allowed_agencies: Collection[str] | None = None,
         chunk_size: int = CHUNK,
+        log_published: bool = True,
     ) -> Outcome:
         """Publish many records in order; bad ones are dead-lettered and reported, each
-        good one is published (`Outcome` says exactly which)."""
+        good one is published (`Outcome` says exactly which).
+
+        Chunks are pipelined: while the broker acknowledges one chunk the next ones are
+        prepared and produced (at most `WINDOW` records unacknowledged); a chunk counts
+        only once every record of it is acknowledged, and its fingerprints are written
+        after that. A record the broker does not acknowledge raises `DeliveryFailed`
+        (the claims of every unfinished chunk are released). `log_published=False`: the
+        caller logs each decision itself (the HTTP audit lines)."""
         outcome = Outcome()
-        for chunk in _chunks(items, chunk_size):
-            prepared: list[tuple[IntakeItem, PreparedEvent, Claim]] = []
-            refused: list[tuple[IntakeItem, RecordRejected]] = []
-            for item in chunk:
-                try:
-                    p, claim = self._prepare(item, expected_agency, allowed_agencies)
-                except RecordRejected as exc:
-                    refused.append((item, exc))
-                    continue
-                prepared.append((item, p, claim))
-            try:
-                for agency in {p.record.agency for _, p, _ in prepared}:
-                    self.topics.ensure_for(agency)
-                reports = self.producers.send_many(
-                    [(p.record.agency, p.outgoing) for _, p, _ in prepared]
-                )
-            except BaseException:
-                for _, p, claim in prepared:
-                    self._release(p, claim)
-                raise
-            fingerprints = self._fingerprint_records([(p, c) for _, p, c in prepared])
-            if fingerprints:
-                try:
-                    self.producers.send_many(fingerprints)
-                except DeliveryFailed as exc:  # the events are in: do not refuse them now
-                    log.error("fingerprints_not_stored", records=len(fingerprints), error=str(exc))
-            outcome.accepted.extend(
-                self._accepted(p, r, item.line)
-                for (item, p, _), r in zip(prepared, reports, strict=True)
-            )
-            outcome.rejected.extend(self._dead_letter(refused, source))
-            outcome.errors.extend(exc for _, exc in refused)
+        in_flight: deque[_Chunk] = deque()
+        waiting = 0
+        fingerprints: list[Acks] = []
+        try:
+            for items_of_chunk in _chunks(items, chunk_size):
+                chunk = self._send_chunk(items_of_chunk, source, expected_agency, allowed_agencies)
+                in_flight.append(chunk)
+                waiting += len(chunk.prepared)
+                while waiting > WINDOW:
+                    # finished before it leaves `in_flight`: a failure releases its claims
+                    fingerprints.append(self._finish_chunk(in_flight[0], outcome, log_published))
+                    waiting -= len(in_flight.popleft().prepared)
+            while in_flight:
+                fingerprints.append(self._finish_chunk(in_flight[0], outcome, log_published))
+                in_flight.popleft()
+        except BaseException:
+            for chunk in in_flight:
+                for _, prepared, claim in [] if chunk.settled else chunk.prepared:
+                    self._release(prepared, claim)
+            raise
+        for acks in fingerprints:
+            self._fingerprints_stored(acks)
         return outcome
+
+    def _send_chunk(
+        self,
+        items: list[IntakeItem],
+        source: str,
+        expected_agency: str | None,
+        allowed_agencies: Collection[str] | None,
+    ) -> _Chunk:
+        """Prepare (and claim) each record, produce the good ones and the dead letters of
+        the bad ones; nothing is waited for."""
+        prepared: list[tuple[IntakeItem, PreparedEvent, Claim]] = []
+        refused: list[tuple[IntakeItem, RecordRejected]] = []
+        for item in items:
+            try:
+                p, claim = self._prepare(item, expected_agency, allowed_agencies)
+            except RecordRejected as exc:
+                refused.append((item, exc))
+                continue
+            prepared.append((item, p, claim))
+        try:
+            for agency in {p.record.agency for _, p, _ in prepared}:
+                self.topics.ensure_for(agency)
+            events = self._produce([(p.record.agency, p.outgoing) for _, p, _ in prepared])
+        except BaseException:
+            for _, p, claim in prepared:
+                self._release(p, claim)
+            raise
+        rejected, letters = self._dead_letters(refused, source)
+        return _Chunk(prepared, events, refused, rejected, self._produce(letters))
+
+    def _finish_chunk(self, chunk: _Chunk, outcome: Outcome, log_published: bool) -> Acks:
+        """Wait for a chunk's acknowledgements and record its outcome; returns the acks
+        of its fingerprints (produced now, after the events' acks)."""
+        self._wait(chunk.events)
+        failed = chunk.events.first_error()
+        if failed is not None:
+            raise DeliveryFailed(failed.topic, failed.error or "not acknowledged")
+        chunk.settled = True
+        stored = self._produce(self._fingerprint_records([(p, c) for _, p, c in chunk.prepared]))
+        reports = chunk.events.delivered()
+        outcome.accepted.extend(self._accepted_many(chunk.prepared, reports, log_published))
+        self._wait(chunk.letters)
+        failed = chunk.letters.first_error()
+        if failed is not None:
+            raise DeliveryFailed(failed.topic, failed.error or "not acknowledged")
+        outcome.rejected.extend(chunk.rejected)
+        outcome.errors.extend(exc for _, exc in chunk.refused)
+        return stored
+
+    def _fingerprints_stored(self, acks: Acks) -> None:
+        """Fingerprints not stored are logged, not raised: the events are in."""
+        try:
+            self._wait(acks)
+        except DeliveryFailed as exc:
+            log.error("fingerprints_not_stored", records=len(acks.reports), error=str(exc))
+            return
+        failed = acks.first_error()
+        if failed is not None:
+            log.error("fingerprints_not_stored", records=len(acks.reports), error=str(failed.error))
+
+    def _produce(self, records: list[tuple[str | None, OutgoingRecord]]) -> Acks:
+        """Produce (agency, record) pairs, each as its agency, without waiting."""
+        acks = Acks(len(records))
+        if records:
+            self._ensure_poller()
+        for index, (agency, record) in enumerate(records):
+            self.producers.for_agency(agency).produce(record, acks.slot(index))
+        return acks
+
+    def _wait(self, acks: Acks) -> None:
+        """Block until every report of `acks` arrived (the poller thread serves them)."""
+        if not acks.done.wait(ACK_TIMEOUT_S):
+            raise DeliveryFailed("?", "timed out waiting for delivery reports")
 
     def refuse(self, item: IntakeItem, exc: RecordRejected, *, source: str) -> Rejected:
         """Dead-letter and count a record refused before it reached `submit` (e.g. an HTTP
@@ -385,20 +514,31 @@ class IntakePublisher:
         return self._dead_letter([(item, exc)], source)[0]
 
     def _accepted(
-        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None
+        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None, log_it: bool
+    ) -> Accepted:
+        RECORDS_ACCEPTED.labels(prepared.record.agency, prepared.record.type).inc()
+        return self._published(prepared, report, line, log_it)
+
+    def _accepted_many(
+        self,
+        prepared: list[tuple[IntakeItem, PreparedEvent, Claim]],
+        reports: list[DeliveryReport],
+        log_it: bool,
+    ) -> list[Accepted]:
+        counts: Counter[tuple[str, str]] = Counter()
+        accepted: list[Accepted] = []
+        for (item, p, _), report in zip(prepared, reports, strict=True):
+            counts[(p.record.agency, p.record.type)] += 1
+            accepted.append(self._published(p, report, item.line, log_it))
+        for (agency, kind), count in counts.items():  # one metric update per label set
+            RECORDS_ACCEPTED.labels(agency, kind).inc(count)
+        return accepted
+
+    def _published(
+        self, prepared: PreparedEvent, report: DeliveryReport, line: int | None, log_it: bool
     ) -> Accepted:
         record = prepared.record
-        RECORDS_ACCEPTED.labels(record.agency, record.type).inc()
-        log.info(
-            "record_published",
-            event_id=prepared.event_id,
-            agency=record.agency,
-            type=record.type,
-            topic=report.topic,
-            partition=report.partition,
-            offset=report.offset,
-        )
-        return Accepted(
+        accepted = Accepted(
             event_id=prepared.event_id,
             agency=record.agency,
             type=record.type,
@@ -409,12 +549,30 @@ class IntakePublisher:
             ref=record.ref,
             line=line,
         )
+        if log_it:
+            log.info(
+                "record_published", agency=record.agency, type=record.type, **accepted.placement()
+            )
+        return accepted
 
     def _dead_letter(
         self, refused: list[tuple[IntakeItem, RecordRejected]], source: str
     ) -> list[Rejected]:
+        """Dead-letter refused records and wait for the broker's acknowledgement."""
+        rejected, letters = self._dead_letters(refused, source)
+        acks = self._produce(letters)
+        self._wait(acks)
+        failed = acks.first_error()
+        if failed is not None:
+            raise DeliveryFailed(failed.topic, failed.error or "not acknowledged")
+        return rejected
+
+    def _dead_letters(
+        self, refused: list[tuple[IntakeItem, RecordRejected]], source: str
+    ) -> tuple[list[Rejected], list[tuple[str | None, OutgoingRecord]]]:
+        """The refusals (counted and logged) and their dead-letter records."""
         if not refused:
-            return []
+            return [], []
         self.topics.ensure_deadletter()
         letters: list[tuple[str | None, OutgoingRecord]] = []
         rejected: list[Rejected] = []
@@ -469,8 +627,7 @@ class IntakePublisher:
                     line=item.line,
                 )
             )
-        self.producers.send_many(letters)
-        return rejected
+        return rejected, letters
 
 
 def _log_failed_fingerprint(report: DeliveryReport) -> None:

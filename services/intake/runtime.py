@@ -7,6 +7,7 @@ KETENBUS_PSEUDONYM_KEY refuses to start instead of failing on its first inspecti
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 from intake.core import Intake, IntakeBounds
@@ -17,6 +18,20 @@ from intake.topics import TopicEnsurer
 from ketenbus.pseudonyms import Pseudonymiser, pseudonym_key
 from ketenbus.settings import Settings, get_settings
 
+#: (gen0, gen1, gen2) collection thresholds of an intake process. Each record allocates
+#: a few hundred objects, nearly all freed by reference counting; with the default
+#: (700, 10, 10) the collector ran every few records and rescanned the accepted records
+#: kept for the answer: a sixth of a file import's CPU (measured: 0.22 -> 0.17 ms/record).
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """For a process that lives to take records (an agency service, `ketenbus publish`):
+    what start-up built (modules, schemas, models) is frozen out of every collection, and
+    the collector runs less often (`GC_THRESHOLDS`); cyclic garbage is still collected."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 def build_publisher(
     services: Iterable[str] | None = None,
@@ -24,6 +39,7 @@ def build_publisher(
     settings: Settings | None = None,
     follow_fingerprints: bool = False,
     per_agency_principals: bool = False,
+    linger_ms: float | None = None,
 ) -> IntakePublisher:
     """A publisher for the named adapter services (default: every adapter).
 
@@ -31,7 +47,8 @@ def build_publisher(
     service); a one-shot import reads them once. `per_agency_principals`: produce each
     record as its agency's principal (`ketenbus publish`, run by an agency with its own
     credentials); an agency service produces as its own principal (`ketenbus-intake-*`),
-    which the ACLs let write its agencies' topics.
+    which the ACLs let write its agencies' topics. `linger_ms`: the producers' linger
+    (default KETENBUS_INTAKE_LINGER_MS; a file import passes `BULK_LINGER_MS`).
     """
     settings = settings or get_settings()
     pseudonymiser = Pseudonymiser(pseudonym_key(settings))
@@ -45,5 +62,8 @@ def build_publisher(
         follow=follow_fingerprints,
     )
     return IntakePublisher(
-        intake, ProducerPool(settings, per_agency=per_agency_principals), topics, fingerprints
+        intake,
+        ProducerPool(settings, per_agency=per_agency_principals, linger_ms=linger_ms),
+        topics,
+        fingerprints,
     )

@@ -221,6 +221,14 @@ class Settings(BaseSettings):
     intake_max_batch_records: int = Field(
         10_000, ge=1, description="most records in one `/records:batch` body"
     )
+    intake_linger_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="librdkafka linger.ms of the intake producers: how long a record waits"
+        " for others to share its request. 0: a one-record HTTP request waits only for its"
+        " own ack (acks=all); records sent meanwhile still share requests (up to 5 in flight)",
+    )
     metrics_bind_address: str = Field(
         "127.0.0.1",
         description="address the lag monitor's and webhook bridge's /metrics listen on"

@@ -31,9 +31,9 @@ from confluent_kafka.admin import AdminClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from intake_service import ServiceProcess
 
 from devtools.samples import record, synthetic_bsn
+from devtools.service_process import ServiceProcess
 from intake.clients import make_token
 from ketenbus.agencies import DEADLETTER_TOPIC
 from ketenbus.kafka_clients import client_config

@@ -23,9 +23,9 @@ from agency_topics_reader import end_offsets, headers_of, read_range
 from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
 from intake_auth import LOOPBACK_PEER, TokenAuth
-from intake_service import ServiceProcess
 
 from devtools.samples import record
+from devtools.service_process import ServiceProcess
 from intake.app import create_app
 from intake.clients import issue_intake_client, make_token, sign
 from intake.publisher import ProducerPool

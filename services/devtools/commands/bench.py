@@ -23,10 +23,11 @@ def intake(
     ] = 4,
 ) -> None:
     """Records/s through the HTTP intake API and through file import (acks=all)."""
-    from devtools.bench.intake import run_intake_bench
+    from devtools.bench.intake import load_average, run_intake_bench
     from ketenbus.logging import configure_logging
 
     configure_logging("WARNING")
+    typer.echo(f"load average {load_average()} (before)")
     try:
         figures = run_intake_bench(records, clients)
     except KetenbusError as exc:
@@ -34,6 +35,7 @@ def intake(
         raise typer.Exit(1) from None
     for figure in figures:
         typer.echo(str(figure))
+    typer.echo(f"load average {load_average()} (after)")
 
 
 @bench_app.command("correlate")

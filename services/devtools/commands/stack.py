@@ -36,10 +36,10 @@ def up(
     """
     from devtools.embedded_kafka import LocalBroker, broker_answers
     from devtools.supervisor import ServiceStartFailed, Supervisor, correlator_services
-    from ketenbus.security.acls import sync_acls
+    from ketenbus.security.acls import apply_topics_and_acls
     from ketenbus.security.client import properties_path
     from ketenbus.security.issue import issue_credentials
-    from ketenbus.topics.admin import apply_topics, load_topics, make_admin
+    from ketenbus.topics.admin import load_topics, make_admin
 
     settings = get_settings()
     if workers is not None:
@@ -47,14 +47,9 @@ def up(
     try:
         if not broker_answers(settings.bootstrap_servers):
             LocalBroker.from_settings(settings, progress=typer.echo).start()
-        admin = make_admin(settings=settings)
-        topics = load_topics(settings.topics_file)
-        report, _ = apply_topics(admin, topics)
-        if report.errors:
-            raise KetenbusError("topics apply: " + "; ".join(report.errors))
         # every service runs as its own principal: it needs the ACLs of topics.yaml, and
         # credentials (an adapter added after the broker was formatted gets them now)
-        sync_acls(admin, topics)
+        apply_topics_and_acls(make_admin(settings=settings), load_topics(settings.topics_file))
         supervisor = Supervisor(settings)
         for spec in supervisor.services:
             if spec.principal and not properties_path(settings, spec.principal).is_file():

@@ -34,8 +34,8 @@ def publish(
     """
     from intake.errors import UnreadableFile
     from intake.files import reader_for
-    from intake.publisher import Outcome
-    from intake.runtime import build_publisher
+    from intake.publisher import BULK_LINGER_MS, Outcome
+    from intake.runtime import build_publisher, tune_gc
     from ketenbus.logging import configure_logging
 
     settings = get_settings()
@@ -46,8 +46,11 @@ def publish(
             typer.echo(f"ketenbus publish: no such file: {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
     try:
-        publisher = build_publisher(settings=settings, per_agency_principals=True)
+        publisher = build_publisher(
+            settings=settings, per_agency_principals=True, linger_ms=BULK_LINGER_MS
+        )
         readers = [(path, reader_for(path, publisher.intake.registry.adapters)) for path in files]
+        tune_gc()
     except KetenbusError as exc:  # unknown file type, no pseudonym key outside dev, ...
         typer.echo(f"ketenbus publish: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -136,3 +136,15 @@ def sync_acls(admin: AdminClient, spec: TopicsFile, *, dry_run: bool = False) ->
         apply_acls(admin, drift.missing)
         delete_acls(admin, drift.unexpected)
     return drift
+
+
+def apply_topics_and_acls(admin: AdminClient, spec: TopicsFile) -> None:
+    """Prepare a cluster as `ketenbus up` does: topics.yaml's topics applied (raises
+    `TopicAdminFailed` listing what failed), then the cluster's ACLs made exactly those it
+    generates, so every service can run as its own principal."""
+    from ketenbus.topics.admin import TopicAdminFailed, apply_topics
+
+    report, _ = apply_topics(admin, spec)
+    if report.errors:
+        raise TopicAdminFailed("topics apply: " + "; ".join(report.errors))
+    sync_acls(admin, spec)

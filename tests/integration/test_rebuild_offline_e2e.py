@@ -22,7 +22,9 @@ from correlator.projection import read_topic
 from devtools.sandbox import Backbone, public
 from devtools.synthetic import synthetic_records
 
-pytestmark = pytest.mark.broker
+# one module fixture runs live -> rebuild -> live -> rebuild on two backbones (~4 min on a
+# quiet box, twice that when the box is shared): more than the default 300 s per test
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(1200)]
 
 Cases = dict[str, dict[str, Any]]
 

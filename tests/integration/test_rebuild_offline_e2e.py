@@ -31,6 +31,8 @@ Cases = dict[str, dict[str, Any]]
 #: Published after the rebuild: the same world (addresses, landlords, agencies) months
 #: later, so it joins existing cases, opens new ones and moves the clock (rule 6 stalls).
 MORE = synthetic_records(150, seed=12, start=datetime(2025, 11, 1, tzinfo=UTC), prefix="MORE")
+#: Patience for a worker to join and catch up: minutes when the shared box is loaded.
+IDLE_S = 600
 CHANGELOGS = ("ketenbus-cases-dwellings-changelog", "ketenbus-cases-organisations-changelog")
 
 
@@ -61,7 +63,7 @@ class Rebuilt:
         self.backbone = backbone
         backbone.publish(shuffled(RECORDS, 7)[:300])
         backbone.publish(shuffled(RECORDS, 7)[300:])
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.live = backbone.cases()
         self.live_partitions = row_partitions(backbone)
         self.notified_before = notification_ids(backbone, self.live)
@@ -73,11 +75,11 @@ class Rebuilt:
         # records it already holds: the worker must have recovered its tables to see that
         # nothing changes (rule 8), and waiting for idle waits for it to handle them
         backbone.publish(RECORDS[:40])
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.restarted = backbone.cases()
         self.notified_restarted = notification_ids(backbone, self.restarted)
         backbone.publish(MORE)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.continued = backbone.cases()
         agencies = sorted({a for case in self.continued.values() for a in case["notified"]})
         self.issued = {n["notification_id"] for a in agencies for n in backbone.notifications(a)}
@@ -101,9 +103,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cases]:
     backbone = Backbone(Path(tmp_path_factory.mktemp("uninterrupted"))).start()
     try:
         backbone.publish(RECORDS)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         backbone.publish(MORE)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         yield backbone.cases()
     finally:
         backbone.stop()

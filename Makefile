@@ -2,7 +2,7 @@
 #   make demo  - a venv with ketenbus installed, then `ketenbus demo` (broker, services, Carnisse)
 #   make test  - unit tests, then integration tests against a real embedded Kafka broker
 #   make test-faults - the long fault runs (N correlator workers under SIGKILL, a 3-node
-#                quorum losing a broker); not yet in .ci/run (see docs/operations.md)
+#                quorum losing a broker); CI (.ci/run) runs it after `make test`
 # The venv is reinstalled only when pyproject.toml changes (the install is editable).
 
 SHELL := /bin/bash
@@ -60,6 +60,7 @@ test: install
 	echo "make test: unit exit $$unit, integration exit $$integration"; \
 	[ "$$unit" -eq 0 ] && [ "$$integration" -eq 0 ]
 
-# The fault runs start their own brokers (one each, or a 3-node quorum) and workers.
+# The fault runs start their own brokers (one each, or a 3-node quorum) and workers; exit 5
+# ("no tests collected") fails as in `make test`.
 test-faults: install
 	$(BIN)/pytest tests/integration -m faults

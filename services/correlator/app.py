@@ -25,6 +25,7 @@ import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
+from correlator import health, rebalance
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
 from correlator.domain.clock import advance
@@ -39,7 +40,7 @@ from correlator.domain.handlers import (
 from correlator.ingest import Ingest
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
-from correlator.tables import changelog_record, clock_key
+from correlator.tables import changelog_key, changelog_record, clock_key, row_state, stored_row
 from correlator.topology import AggregateRow, Inbox, Table, inbox_topic
 from correlator.wire import (
     CASE_EVENT_SCHEMA,
@@ -94,6 +95,8 @@ app = faust.App(
     # the group is joining and forces a second rebalance right after start.
     topic_disable_leader=True,
 )
+# faust 0.15.3 drops inbox records fetched while it seeks after a rebalance: hold them
+rebalance.hold_streams_until_seeked(app)
 
 
 def _inbox(name: Inbox) -> TopicT:
@@ -156,7 +159,7 @@ async def _notification_topic(recipient: str) -> str:
 #: Aggregates kept loaded per inbox, least recently used dropped first: loading one from
 #: its JSON state costs as much as its history (every event it holds).
 LIVE_AGGREGATES = 20_000
-_LIVE: dict[str, OrderedDict[str, tuple[dict[str, Any], Any]]] = {
+_LIVE: dict[str, OrderedDict[str, tuple[object, Any]]] = {
     DWELLING: OrderedDict(),
     ORGANISATION: OrderedDict(),
 }
@@ -184,6 +187,19 @@ app.on_partitions_revoked.connect(_forget_stalls)
 app.on_partitions_assigned.connect(_forget_stalls)
 
 
+#: (metric, label values) -> its child: `labels()` costs more than the `inc()` itself,
+#: and a source event counts ~5 notifications and a case change.
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _counter(metric: Any, *values: str) -> Any:
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 class Batch:
     """One batch of an inbox: aggregates loaded once, outputs pending, writes deferred.
 
@@ -206,19 +222,19 @@ class Batch:
     def _aggregate(self, key: str) -> Any:
         if key not in self.loaded:
             row = self._row(key)
-            state = row["state"] if row else None
-            self.loaded[key] = None if state is None else self._load(key, state)
+            self.loaded[key] = None if row is None else self._load(key, row)
         return self.loaded[key]
 
-    def _load(self, key: str, state: dict[str, Any]) -> Any:
-        """The aggregate of a stored state: from the live cache when the row still holds
+    def _load(self, key: str, row: AggregateRow) -> Any:
+        """The aggregate of a stored row: from the live cache when the row still holds
         the very state this worker stored with it (memory store), else from its JSON."""
         live = _LIVE[self.inbox]
         hit = live.get(key)
-        if hit is not None and hit[0] is state:
+        if hit is not None and hit[0] is row["state"]:
             live.move_to_end(key)
             return hit[1]
-        return self.load(state)
+        state = row_state(row)
+        return None if state is None else self.load(state)
 
     async def handle(self, key: str, message: Any, partition: int, clock: int) -> None:
         before = self._aggregate(key)
@@ -293,9 +309,9 @@ class Batch:
             out.produce(
                 CASES_TOPIC, case_key, codec.encode(CASE_EVENT_SCHEMA, record, trusted=True)
             )
-            CASE_CHANGES.labels(view.kind, view.status).inc()
+            _counter(CASE_CHANGES, view.kind, view.status).inc()
             if view.status == "open" and change.previous_status in (None, "signal", "closed"):
-                CASES_OPENED.labels(view.kind).inc()
+                _counter(CASES_OPENED, view.kind).inc()
             if settings.correlator_notify:
                 for note, value in encoded_notifications(change, clock, codec):
                     topic = _notification_topics.get(note.recipient)
@@ -308,7 +324,7 @@ class Batch:
                             )
                             continue
                     out.produce(topic, case_key, value)
-                    NOTIFICATIONS_SENT.labels(note.recipient).inc()
+                    _counter(NOTIFICATIONS_SENT, note.recipient).inc()
             log.debug(  # per case change: info would be a JSON line per event at volume
                 "case_changed",
                 case_id=view.case_id,
@@ -331,8 +347,8 @@ class Batch:
         live = _LIVE[self.inbox]
         for key, row in self.rows.items():
             aggregate = self.loaded[key]
-            value = {**row, "state": aggregate.to_json()}
-            _store(self.outputs, self.table, row["partition"], key, value)
+            value, record = stored_row(row["partition"], row["stall_due"], aggregate.to_json())
+            _store(self.outputs, self.table, row["partition"], key, value, record)
             live[key] = (value["state"], aggregate)
             live.move_to_end(key)
         while len(live) > LIVE_AGGREGATES:
@@ -342,7 +358,14 @@ class Batch:
         await self.outputs.flush()
 
 
-def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, value: Any) -> None:
+def _store(
+    out: Outputs,
+    table: TableT[str, Any],
+    partition: int,
+    key: str,
+    value: Any,
+    encoded: bytes | None = None,
+) -> None:
     """Write a table key: the local store, and its changelog partition (the partition of
     the inbox partition it lives on: `table[key] = value` would pick the partition of
     "the current event", which a batch of many partitions does not have).
@@ -350,9 +373,13 @@ def _store(out: Outputs, table: TableT[str, Any], partition: int, key: str, valu
     The changelog record is the one faust's `send_changelog` would write (its json codec
     for key and value), so faust recovers the table from it as ever; it goes through the
     batch's librdkafka producer instead of faust's aiokafka one, which cost ~50 us of
-    Python per record and made every faust commit wait for its buffer.
+    Python per record and made every faust commit wait for its buffer. `encoded`: the
+    value's record, when the caller made it already (`stored_row`).
     """
-    record_key, record_value = changelog_record(key, value)
+    if encoded is None:
+        record_key, record_value = changelog_record(key, value)
+    else:
+        record_key, record_value = changelog_key(key), encoded
     out.produce(
         table.changelog_topic.get_topic_name(), record_key, record_value, partition=partition
     )
@@ -460,7 +487,12 @@ async def metrics(web: Any, request: Any) -> Any:
     return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
 
 
+_watch = health.install(app, settings, _INBOX_TOPICS.values())
+
+
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
     alive = _ingest is not None and _ingest.alive
-    return web.json({"ok": alive, "ingest": alive}, status=200 if alive else 503)
+    stalled = [s.as_json() for s in _watch.stalled()]
+    ok = alive and not stalled
+    return web.json({"ok": ok, "ingest": alive, "stalled": stalled}, status=200 if ok else 503)

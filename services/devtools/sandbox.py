@@ -98,9 +98,10 @@ class Backbone:
     def start_correlator(self, worker: int = 1, **extra_env: str) -> subprocess.Popen[bytes]:
         """Start worker `worker` (its own data directory and web port)."""
         name = "correlator.log" if worker == 1 else f"correlator-{worker}.log"
+        level = get_settings().correlator_worker_log_level  # KETENBUS_CORRELATOR_WORKER_LOG_LEVEL
         with (self.home / name).open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "correlator", "worker", "-l", "warn"],
+                [sys.executable, "-m", "correlator", "worker", "-l", level],
                 env={
                     **self.env,
                     # as in `ketenbus up`: the correlator's own principal, held to its ACLs

@@ -121,7 +121,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "lagmonitor_port",
         principal="ketenbus-lagmonitor",
     ),
-    ServiceSpec("webhook", "operations.webhook", (), "webhook_port", principal="ketenbus-webhook"),
+    ServiceSpec(
+        "webhook",
+        "operations.webhook",
+        (),
+        "webhook_port",
+        health_path="/healthz",  # under a keeper: restarted when a subscription stops polling
+        principal="ketenbus-webhook",
+    ),
 )
 
 
@@ -141,7 +148,7 @@ def correlator_services(settings: Settings) -> tuple[ServiceSpec, ...]:
         ServiceSpec(
             correlator_worker_name(n),
             "correlator",
-            ("worker", "--web-port", "{port}"),
+            ("worker", "-l", settings.correlator_worker_log_level, "--web-port", "{port}"),
             "correlator_port",
             port_offset=n - 1,
             env=(("KETENBUS_CORRELATOR_WORKER", str(n)),),

@@ -64,6 +64,11 @@ INGEST_RESTARTS = Counter(
     "Times the ingest stage restarted its consumer after a Kafka error (e.g. a rebalance)",
     ["reason"],
 )
+CORRELATOR_STALLED_PARTITIONS = Gauge(
+    "ketenbus_correlator_stalled_partitions",
+    "Inbox partitions this worker holds that have lag and whose committed offset has not"
+    " moved for correlator_stall_seconds (the worker's /healthz is then 503)",
+)
 
 # Consumer lag (lagmonitor). These gauges are exposed from the latest sample only (a custom
 # collector, registered by the lag monitor service): the series of a group or partition

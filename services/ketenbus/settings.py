@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         description="times the ingest stage restarts its consumer after a Kafka error within"
         " a minute before it gives up (the worker then reports /healthz 503)",
     )
+    correlator_worker_log_level: str = Field(
+        "warn",
+        description="log level of faust inside correlator workers (`worker -l`: debug, info,"
+        " warn, error); info shows table recovery and partition pause/resume",
+    )
+    correlator_stall_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="a worker holding an inbox partition that has lag and whose committed"
+        " offset did not move for this long reports /healthz 503 (so its keeper restarts it);"
+        " 0 turns the check off",
+    )
 
     # Webhook bridge (services/operations/webhook, `ketenbus webhook ...`).
     webhook_subscriptions_file: Path = Field(
@@ -165,6 +177,12 @@ class Settings(BaseSettings):
         1800.0, description="longest wait between two delivery attempts"
     )
     webhook_timeout_seconds: float = Field(10.0, description="HTTP timeout of one POST")
+    webhook_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="the bridge's /healthz answers 503 when a subscription's consumer has not"
+        " polled for this long (its thread died or its consumer keeps failing)",
+    )
     webhook_source_oin: str = Field(
         "00000001000000000000",
         description="OIN of the ketenbus operator in the CloudEvents source"

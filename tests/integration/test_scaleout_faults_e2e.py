@@ -19,7 +19,6 @@ import random
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +54,17 @@ def record_figures(**figures: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cases, Finals]]:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cases, Finals]:
     """One worker, records in order, no fault: the yardstick."""
     backbone = Backbone(Path(tmp_path_factory.mktemp("reference"))).start()
     try:
         backbone.publish(RECORDS)
         backbone.wait_idle(CONVERGENCE_BOUND_S)
         cases = backbone.cases()
-        yield cases, final_notifications(backbone, cases)
+        finals = final_notifications(backbone, cases)
     finally:
-        backbone.stop()
+        backbone.stop()  # its broker and worker would only compete with the faulty runs
+    return cases, finals
 
 
 def converged(backbone: Backbone) -> tuple[Cases, Finals, float]:
@@ -78,7 +78,14 @@ def converged(backbone: Backbone) -> tuple[Cases, Finals, float]:
 def assert_same(reference: tuple[Cases, Finals], cases: Cases, finals: Finals) -> None:
     expected = {key: public(case) for key, case in reference[0].items()}
     actual = {key: public(case) for key, case in cases.items()}
-    assert (expected, reference[1]) == (actual, finals)
+    keys = expected.keys() | actual.keys()
+    differing = sorted(k for k in keys if expected.get(k) != actual.get(k))
+    told = sorted(map(str, reference[1] ^ finals))
+    assert (expected, reference[1]) == (actual, finals), (
+        f"{len(differing)} cases differ, first {differing[:5]}: "
+        f"{[(expected.get(k), actual.get(k)) for k in differing[:2]]}; "
+        f"{len(told)} final notifications differ, first {told[:4]}"
+    )
 
 
 class TestReference:

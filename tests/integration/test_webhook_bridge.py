@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from webhook_receiver import (
@@ -213,3 +218,47 @@ class TestFiltersAndZgw:
             k: message["kenmerken"][k] for k in ("status", "violations", "municipality")
         }
         assert "update" == receiver.by_key[records[3]["notification_id"]].json["actie"]
+
+
+def healthz(bridge: BridgeProcess) -> tuple[int, dict[str, Any]]:
+    """(status, document) of the bridge's /healthz; (0, {}) while it does not answer."""
+    url = f"http://127.0.0.1:{bridge.env['KETENBUS_WEBHOOK_PORT']}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+class TestHealth:
+    """/healthz answers 200 while every subscription's consumer polls, 503 (naming the
+    subscription) once one stops, e.g. because its broker cannot be reached."""
+
+    def test_healthy_while_polling(
+        self, bootstrap_servers: str, tmp_path: Path, receiver: Receiver
+    ) -> None:
+        agency = fresh_agency(bootstrap_servers)
+        sid = sub_id("healthy")
+        bridge = BridgeProcess(
+            tmp_path, bootstrap_servers, [subscription(sid, agency, receiver.url)]
+        )
+        bridge.env["KETENBUS_WEBHOOK_STALE_SECONDS"] = "5"
+        with running(bridge):
+            wait_for(lambda: 0 != healthz(bridge)[0], what="healthz answers")
+            time.sleep(6)  # longer than the stale bound: still polling
+            code, document = healthz(bridge)
+        assert (200, True, True) == (code, document["ok"], document["subscriptions"][sid]["ok"])
+
+    def test_unhealthy_when_a_subscription_cannot_consume(
+        self, bootstrap_servers: str, tmp_path: Path, receiver: Receiver
+    ) -> None:
+        sid = sub_id("unreachable")
+        nowhere = f"127.0.0.1:{free_port()}"  # no broker listens there
+        bridge = BridgeProcess(tmp_path, nowhere, [subscription(sid, "nla", receiver.url)])
+        bridge.env["KETENBUS_WEBHOOK_STALE_SECONDS"] = "3"
+        with running(bridge):
+            wait_for(lambda: 503 == healthz(bridge)[0], what="healthz 503")
+            code, document = healthz(bridge)
+        assert (503, False, False) == (code, document["ok"], document["subscriptions"][sid]["ok"])

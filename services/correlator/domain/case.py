@@ -57,12 +57,23 @@ class CaseView:
     @cached_property  # a view never changes; its id is read once per notification
     def case_event_id(self) -> str:
         """Deterministic id of this state of the case: a replay yields the same id."""
-        canonical = json.dumps(
-            {"case_id": self.case_id, **self.public(), "explanation": self.explanation},
-            sort_keys=True,
-            default=list,
+        canonical = canonical_json(
+            {"case_id": self.case_id, **self.public(), "explanation": self.explanation}
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def explanation_json(self, **extra: Any) -> str:
+        """`json.dumps({**explanation, **extra}, sort_keys=True)`: the case event's field."""
+        return canonical_json({**self.explanation, **extra})
+
+
+#: `json.dumps(value, sort_keys=True, default=list)` builds this encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=list)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys (sets as lists): the form case ids are hashed from."""
+    return _CANONICAL.encode(value)
 
 
 def stall_due_at(view: CaseView | None) -> int | None:

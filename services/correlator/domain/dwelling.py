@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache, singledispatch
+from functools import cached_property, lru_cache, partial, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -24,6 +24,7 @@ from correlator.domain.events import (
     OrganisationFacts,
     SourceEvent,
 )
+from correlator.domain.memo import memo, memo_at
 from correlator.domain.rules import LEGAL_BASIS, STALL_AFTER_MS, competent_agencies
 from ketenbus.vocabulary import AddressRecord, CaseStatus, ViolationCode
 
@@ -142,9 +143,12 @@ class _Item:
     closes: bool = False
 
 
-def _timeline(case: DwellingCase) -> list[_Item]:
-    items = [
-        _Item(
+def _item(event: SourceEvent) -> _Item:
+    """An event's place on a timeline: the same in every case state that holds it."""
+    return memo(
+        event,
+        "_item",
+        lambda: _Item(
             at=event.occurred_at,
             order=event.event_id,
             label=event.label,
@@ -153,9 +157,12 @@ def _timeline(case: DwellingCase) -> list[_Item]:
             establishes=event.establishes,
             is_step=event.is_step,
             closes=event.is_clean_follow_up,
-        )
-        for event in case.events.values()
-    ]
+        ),
+    )
+
+
+def _timeline(case: DwellingCase) -> list[_Item]:
+    items = [_item(event) for event in case.events.values()]
     # Rule 2: a revoked staffing agency's dwellings gain UNADMITTED_LENDING from the
     # later of the revocation and the first event linking the dwelling to that agency.
     for link in _revocations(case):
@@ -174,6 +181,10 @@ def _timeline(case: DwellingCase) -> list[_Item]:
 
 
 def _revocations(case: DwellingCase) -> list[EventLink]:
+    return memo(case, "_revocations", lambda: _find_revocations(case))
+
+
+def _find_revocations(case: DwellingCase) -> list[EventLink]:
     linked = case.organisations
     return sorted(
         (
@@ -278,6 +289,10 @@ def _recidive_ids(case: DwellingCase) -> set[str]:
 
 def view(case: DwellingCase, clock: int) -> CaseView:
     """The dwelling case as it stands at event time `clock` (rules 1, 2, 4-7)."""
+    return memo_at(case, "_view", clock, lambda: _view(case, clock))
+
+
+def _view(case: DwellingCase, clock: int) -> CaseView:
     walk = _walk(case, clock)
     gemeente = gemeente_of(case)
     recidive_ids = _recidive_ids(case)
@@ -338,17 +353,22 @@ def _explain(
     }
 
 
+def _link(e: SourceEvent, key: str) -> dict[str, Any]:
+    """How one event came to belong to dwelling `key` (kept on the event; read-only)."""
+    return {
+        "event": e.label,
+        "type": e.type,
+        "occurred_at": iso(e.occurred_at),
+        "via": f"bag_id {e.address['bag_id']}"
+        if e.dwelling != key and e.address
+        else f"address {key}",
+    }
+
+
 def _links(case: DwellingCase, revocations: list[EventLink]) -> list[dict[str, Any]]:
     """How each event (and each revocation, rule 2) came to belong to this dwelling."""
     return [
-        {
-            "event": e.label,
-            "type": e.type,
-            "occurred_at": iso(e.occurred_at),
-            "via": f"bag_id {e.address['bag_id']}"
-            if e.dwelling != case.key and e.address
-            else f"address {case.key}",
-        }
+        memo_at(e, "_link", case.key, partial(_link, e, case.key))
         for e in sorted(case.events.values(), key=lambda e: (e.occurred_at, e.event_id))
     ] + [
         {
@@ -363,6 +383,10 @@ def _links(case: DwellingCase, revocations: list[EventLink]) -> list[dict[str, A
 
 def summary(case: DwellingCase) -> DwellingSummary:
     """What the dwelling's organisations need to know of it (rule 3)."""
+    return memo(case, "_summary", lambda: _summary(case))
+
+
+def _summary(case: DwellingCase) -> DwellingSummary:
     established_at = [item.at for item in case.timeline if item.establishes and item.codes]
     established = set().union(*(i.codes for i in case.timeline if i.establishes))
     return DwellingSummary(

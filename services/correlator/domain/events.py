@@ -79,7 +79,11 @@ class SourceEvent:
 
     @property
     def kvks(self) -> frozenset[str]:
-        return frozenset(kvk for _, kvk in self.organisations)
+        kept: frozenset[str] | None = self.__dict__.get("_kvks")
+        if kept is None:  # asked of every event of a case on every view
+            kept = frozenset(kvk for _, kvk in self.organisations)
+            object.__setattr__(self, "_kvks", kept)  # a memo, not a field: eq ignores it
+        return kept
 
     @property
     def target(self) -> str | None:
@@ -209,11 +213,16 @@ class OrganisationFacts:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kvk": self.kvk,
-            "revocations": sorted((link.to_json() for link in self.revocations), key=str),
-            "recidive_sanctions": sorted(self.recidive_sanctions),
-        }
+        """Computed once (a dwelling stores its facts each time it is stored); read-only."""
+        cached: dict[str, Any] | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = {
+                "kvk": self.kvk,
+                "revocations": sorted((link.to_json() for link in self.revocations), key=str),
+                "recidive_sanctions": sorted(self.recidive_sanctions),
+            }
+            object.__setattr__(self, "_json", cached)  # a memo, not a field: eq ignores it
+        return cached
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OrganisationFacts:
@@ -243,12 +252,17 @@ class DwellingSummary:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "established": sorted(self.established),
-            "established_since": self.established_since,
-            "gemeente": self.gemeente,
-        }
+        """Computed once (a profile stores its dwellings each time it is stored); read-only."""
+        cached: dict[str, Any] | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = {
+                "key": self.key,
+                "established": sorted(self.established),
+                "established_since": self.established_since,
+                "gemeente": self.gemeente,
+            }
+            object.__setattr__(self, "_json", cached)  # a memo, not a field: eq ignores it
+        return cached
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DwellingSummary:

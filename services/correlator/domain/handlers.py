@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Final, Generic, TypeVar
 
 from correlator.domain import dwelling, organisation
@@ -56,6 +56,19 @@ class Handled(Generic[A]):
     removed: str | None = None
 
 
+def _at_clock(aggregate: A, clock: int) -> A:
+    """The aggregate evaluated at `clock` (never earlier than it was): the same instance
+    when the clock does not move it, so what was computed of it is kept."""
+    if clock <= aggregate.clock:
+        return aggregate
+    moved = replace(aggregate, clock=clock)
+    # Only its view depends on the clock: what else was computed of the same facts
+    # (timeline, summary, organisation facts) holds for the moved aggregate too.
+    own = {f.name for f in fields(aggregate)} | {"_view"}
+    moved.__dict__.update((k, v) for k, v in aggregate.__dict__.items() if k not in own)
+    return moved
+
+
 def route(event: SourceEvent) -> list[Outgoing]:
     """Where an agency event goes: its dwelling, and every organisation it names."""
     targets = [Outgoing(DWELLING, event.dwelling, event)] if event.dwelling else []
@@ -71,8 +84,7 @@ def handle_dwelling(
 ) -> Handled[dwelling.DwellingCase]:
     """Fold `message` (event, organisation facts or None for a clock tick) into the case."""
     before = case or dwelling.DwellingCase(key=key)
-    after = before if message is None else dwelling.apply(message, before)
-    after = replace(after, clock=max(before.clock, clock))
+    after = _at_clock(before if message is None else dwelling.apply(message, before), clock)
     if after.alias_of is not None:
         return _merged_into_address(before, after)
     if not after.events:
@@ -134,8 +146,7 @@ def handle_organisation(
 ) -> Handled[organisation.OrganisationProfile]:
     """Fold `message` (event, dwelling summary or None for a clock tick) into the profile."""
     before = profile or organisation.OrganisationProfile(kvk=key)
-    after = before if message is None else organisation.apply(message, before)
-    after = replace(after, clock=max(before.clock, clock))
+    after = _at_clock(before if message is None else organisation.apply(message, before), clock)
     change = decide_change(
         organisation.view(before, before.clock), organisation.view(after, after.clock)
     )

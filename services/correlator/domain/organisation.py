@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import singledispatch
+from functools import partial, singledispatch
 from typing import Any
 
 from correlator.domain.case import CaseView
@@ -24,6 +24,7 @@ from correlator.domain.events import (
     OrganisationFacts,
     SourceEvent,
 )
+from correlator.domain.memo import memo, memo_at
 from correlator.domain.rules import (
     LEGAL_BASIS,
     RECIDIVE_MONTHS,
@@ -51,6 +52,9 @@ class OrganisationProfile:
 
     @property
     def linked_dwellings(self) -> frozenset[str]:
+        return memo(self, "_linked", self._linked_dwellings)
+
+    def _linked_dwellings(self) -> frozenset[str]:
         named = {e.dwelling for e in self.events.values() if e.dwelling}
         return frozenset(self.aliases.get(key, key) for key in named | set(self.dwellings))
 
@@ -126,6 +130,10 @@ def months_before(ms: int, months: int) -> int:
 
 
 def sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
+    return memo(profile, "_sanctions", lambda: _sanctions_against(profile))
+
+
+def _sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
     return sorted(
         (e for e in profile.events.values() if e.type == "sanction" and e.target == profile.kvk),
         key=lambda e: (e.occurred_at, e.event_id),
@@ -134,6 +142,10 @@ def sanctions_against(profile: OrganisationProfile) -> list[SourceEvent]:
 
 def recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
     """Rule 5: sanctions preceded by another against the same organisation within 24 months."""
+    return memo(profile, "_recidive", lambda: _recidive_sanctions(profile))
+
+
+def _recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
     sanctions = sanctions_against(profile)
     return frozenset(
         s.event_id
@@ -147,6 +159,10 @@ def recidive_sanctions(profile: OrganisationProfile) -> frozenset[str]:
 
 def facts(profile: OrganisationProfile) -> OrganisationFacts:
     """What the profile's linked dwellings must know (rules 2 and 5)."""
+    return memo(profile, "_facts", lambda: _facts(profile))
+
+
+def _facts(profile: OrganisationProfile) -> OrganisationFacts:
     revocations = frozenset(
         EventLink(e.event_id, e.agency, e.ref, e.occurred_at, profile.kvk)
         for e in profile.events.values()
@@ -202,6 +218,10 @@ def _parties(
 
 def view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     """The organisation case (rule 3), or None while fewer than 2 dwellings qualify."""
+    return memo_at(profile, "_view", clock, lambda: _view(profile, clock))
+
+
+def _view(profile: OrganisationProfile, clock: int) -> CaseView | None:
     qualifying = _qualifying(profile)
     if len(qualifying) < 2:
         return None
@@ -250,13 +270,7 @@ def _explain(
     return {
         "status_rule": reason,
         "links": [
-            {
-                "event": e.label,
-                "type": e.type,
-                "occurred_at": iso(e.occurred_at),
-                "via": f"kvk {profile.kvk} ({', '.join(_roles(e, profile.kvk))})",
-            }
-            for e in own
+            memo_at(e, "_org_link", profile.kvk, partial(_link, e, profile.kvk)) for e in own
         ],
         "dwellings": [
             {
@@ -272,6 +286,16 @@ def _explain(
             for code in sorted(established)
         ],
         "recidive_sanctions": sorted(profile.events[i].label for i in recidive_sanctions(profile)),
+    }
+
+
+def _link(e: SourceEvent, kvk: str) -> dict[str, Any]:
+    """How one event names organisation `kvk` (kept on the event; read-only)."""
+    return {
+        "event": e.label,
+        "type": e.type,
+        "occurred_at": iso(e.occurred_at),
+        "via": f"kvk {kvk} ({', '.join(_roles(e, kvk))})",
     }
 
 

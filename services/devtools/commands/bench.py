@@ -50,6 +50,9 @@ def correlate(
     as_json: Annotated[
         bool, typer.Option("--json", help="one JSON object of every figure")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="correlator worker processes (one consumer group)")
+    ] = 1,
 ) -> None:
     """Correlator events/s until idle, end-to-end latency p50/p99, and the raw ceiling.
 
@@ -68,6 +71,7 @@ def correlate(
         progress=lambda m: typer.echo(m, err=True),
         rebuild=rebuild,
         dwellings=dwellings,
+        workers=workers,
     )
     if as_json:
         typer.echo(json.dumps(figures.as_json()))

@@ -158,6 +158,8 @@ class Bridge:
         self.topic = notification_topic(subscription.agency)
         self.rand = rand
         self.codec = get_codec()
+        #: monotonic time of the latest consumer poll (read by /healthz)
+        self.last_poll: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Consume until stopped; an unexpected failure restarts from the committed offsets."""
@@ -189,6 +191,7 @@ class Bridge:
             log.info("subscription_started", subscription=self.subscription.id, topic=self.topic)
             while not stop.is_set():
                 message = consumer.poll(1.0)
+                self.last_poll = time.monotonic()
                 if message is None:
                     continue
                 if message.error() is not None:
@@ -277,6 +280,7 @@ class Bridge:
             if stop.is_set():
                 return False
             consumer.poll(min(remaining, 1.0))  # paused: no records, only heartbeats/rebalances
+            self.last_poll = time.monotonic()
         return not stop.is_set()
 
     def _dead_letter(

@@ -91,7 +91,7 @@ class ReplayFigures:
     write_seconds: float = 0.0
     seconds: float = 0.0  # end offsets noted -> offsets committed
     #: CPU seconds of this process and its forked readers and writers over `seconds`
-    #: (librdkafka's threads included): what the replay costs on a box nobody else uses
+    #: (librdkafka's threads included): steadier than `seconds` on a box others load
     cpu_seconds: float = 0.0
 
     @property

@@ -22,13 +22,17 @@ from correlator.projection import read_topic
 from devtools.sandbox import Backbone, public
 from devtools.synthetic import synthetic_records
 
-pytestmark = pytest.mark.broker
+# one module fixture runs live -> rebuild -> live -> rebuild on two backbones (~4 min on a
+# quiet box, twice that when the box is shared): more than the default 300 s per test
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(1200)]
 
 Cases = dict[str, dict[str, Any]]
 
 #: Published after the rebuild: the same world (addresses, landlords, agencies) months
 #: later, so it joins existing cases, opens new ones and moves the clock (rule 6 stalls).
 MORE = synthetic_records(150, seed=12, start=datetime(2025, 11, 1, tzinfo=UTC), prefix="MORE")
+#: Patience for a worker to join and catch up: minutes when the shared box is loaded.
+IDLE_S = 600
 CHANGELOGS = ("ketenbus-cases-dwellings-changelog", "ketenbus-cases-organisations-changelog")
 
 
@@ -59,7 +63,7 @@ class Rebuilt:
         self.backbone = backbone
         backbone.publish(shuffled(RECORDS, 7)[:300])
         backbone.publish(shuffled(RECORDS, 7)[300:])
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.live = backbone.cases()
         self.live_partitions = row_partitions(backbone)
         self.notified_before = notification_ids(backbone, self.live)
@@ -71,14 +75,14 @@ class Rebuilt:
         # records it already holds: the worker must have recovered its tables to see that
         # nothing changes (rule 8), and waiting for idle waits for it to handle them
         backbone.publish(RECORDS[:40])
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.restarted = backbone.cases()
         self.notified_restarted = notification_ids(backbone, self.restarted)
         backbone.publish(MORE)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         self.continued = backbone.cases()
         agencies = sorted({a for case in self.continued.values() for a in case["notified"]})
-        self.issued = {n["notification_id"] for a in agencies for n in backbone.notifications(a)}
+        self.issued_notes = [n for a in agencies for n in backbone.notifications(a)]
         backbone.stop_correlator()
         backbone.cli("rebuild", "--yes", "--notifications", timeout=600)
         self.renotified = [n for a in agencies for n in backbone.notifications(a)]
@@ -99,9 +103,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cases]:
     backbone = Backbone(Path(tmp_path_factory.mktemp("uninterrupted"))).start()
     try:
         backbone.publish(RECORDS)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         backbone.publish(MORE)
-        backbone.wait_idle()
+        backbone.wait_idle(timeout=IDLE_S)
         yield backbone.cases()
     finally:
         backbone.stop()
@@ -174,10 +178,10 @@ class TestRebuildWithNotifications:
         assert expected == sorted((n["recipient"], told_state(n)) for n in rebuilt.renotified)
 
     def test_ids_are_the_live_ones(self, rebuilt: Rebuilt) -> None:
-        """Unless live operation never notified that state: a last change that refined
-        only the explanation is logged but told to nobody (rule 4)."""
-        new = {
-            n["case_id"] for n in rebuilt.renotified if n["notification_id"] not in rebuilt.issued
-        }
-        refined = {k for k, c in rebuilt.continued.items() if c["last_changes"] == ["explanation"]}
-        assert set() == new - refined
+        """Where live operation notified a state, the rebuilt notification of that state
+        has the id the party already holds (a state live never notified, e.g. a last
+        change that refined only the explanation, gets its id for the first time)."""
+        states = {n["case_event_id"] for n in rebuilt.issued_notes}
+        ids = {n["notification_id"] for n in rebuilt.issued_notes}
+        again = [n for n in rebuilt.renotified if n["case_event_id"] in states]
+        assert (True, set()) == (len(again) > 50, {n["notification_id"] for n in again} - ids)

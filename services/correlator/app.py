@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -112,6 +114,9 @@ def _inbox(name: Inbox) -> TopicT:
 dwelling_inbox = _inbox(DWELLING)
 organisation_inbox = _inbox(ORGANISATION)
 deadletter_topic = app.topic("deadletter", key_serializer="raw", value_serializer="raw")
+
+#: Exit status of a worker whose batch could not be completed (EX_SOFTWARE).
+EXIT_BATCH_FAILED = 70
 
 #: Messages an agent step takes at once: one broker round trip per batch, not per message.
 BATCH_SIZE = 500
@@ -413,7 +418,19 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
             except Exception as exc:  # the service boundary: keep going, keep the message
                 log.exception("message_failed", inbox=inbox, partition=partition)
                 await _dead_letter(event, exc, reason="handler_failed")
-        await batch.commit()
+        try:
+            await batch.commit()
+        except Exception:
+            # faust's `take_events` acks the whole batch in its `finally`, even when the
+            # step raised: faust would then commit offsets whose outputs were never
+            # acknowledged (lost records). Ending the process here, before that `finally`
+            # runs, keeps them uncommitted; the supervisor restarts the worker, which
+            # reads them again (at-least-once, like a SIGKILL).
+            log.critical("batch_failed_worker_exiting", inbox=inbox, size=len(events))
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_BATCH_FAILED)
 
 
 async def _dead_letter(event: EventT[Any], exc: Exception, reason: str = "bad_envelope") -> None:

@@ -2,7 +2,8 @@
 
 The worker first takes its data directory's lock: a second worker started on a data
 directory a live worker holds exits with status 2 and says why, instead of joining the
-group and sticking.
+group and sticking. The lock comes before the faust app is even imported, so the refusal
+does not depend on anything the app needs at import (the broker's credentials, say).
 """
 
 import asyncio
@@ -10,22 +11,33 @@ import sys
 
 import uvloop
 
-from correlator.app import app, settings
 from correlator.datadir import DataDirLock, DataDirLocked
-from correlator.ingest import create_internal_topics
-from correlator.startup import wait_for_group_coordinators
-from correlator.topology import inbox_topic
+from ketenbus.settings import get_settings
 
-if __name__ == "__main__":
+
+def main() -> None:
+    settings = get_settings()
     try:
         lock = DataDirLock(settings.correlator_datadir).acquire()
     except DataDirLocked as exc:
         print(f"correlator: refused: {exc}", file=sys.stderr)
         sys.exit(2)
+    from correlator.app import app
+    from correlator.ingest import create_internal_topics
+    from correlator.startup import wait_for_group_coordinators
+    from correlator.topology import inbox_topic
+
     # topics faust creates itself (repartition, leader) replicate like the internal ones
     app.conf.topic_replication_factor = create_internal_topics(settings)
     wait_for_group_coordinators(settings, inbox_topic(settings, "dwelling"))
     # uvloop for the worker's event loops (faust's and its consumer thread's): every inbox
     # message costs several loop iterations.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    app.main()
+    try:
+        app.main()
+    finally:
+        lock.release()
+
+
+if __name__ == "__main__":
+    main()

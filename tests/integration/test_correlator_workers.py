@@ -92,6 +92,8 @@ class TestSecondWorkerRefused:
                 "KETENBUS_CORRELATOR_WORKER": "1",
                 # nothing listens here: a worker that got past the lock would hang, not exit 2
                 "KETENBUS_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                # and no credentials: the lock is judged before anything needs them
+                "KETENBUS_KAFKA_SECRETS_DIR": str(tmp_path / "no-secrets"),
             }
             done = subprocess.run(
                 [sys.executable, "-m", "correlator", "worker"],

@@ -118,6 +118,9 @@ class TestSubscribe:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A suite started in the background (`.ci/run &`) ignores SIGINT, and children
+            # inherit that: give this one the terminal's default, as a user's shell would.
+            preexec_fn=_default_sigint,
         )
         assert follower.stdout is not None
         first = follower.stdout.readline()  # following: the loop is running
@@ -125,3 +128,7 @@ class TestSubscribe:
         _, err = follower.communicate(timeout=60)
         assert "dwelling:3083AB-1" in first
         assert (0, "") == (follower.returncode, err)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,9 +14,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-
-class CorrelatorError(Exception):
-    """Base of the errors the correlator raises on purpose."""
+from correlator.errors import CorrelatorError
 
 
 class DataDirLocked(CorrelatorError):

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from correlator.domain.clock import advance
 from correlator.domain.events import ClockTick, NotAnAgencyEvent, SourceEvent
 from correlator.domain.handlers import Outgoing, route
+from correlator.errors import CorrelatorError
 from correlator.topology import INBOXES, TABLES, changelog_topic, inbox_topic
 from correlator.wire import envelope
 from ketenbus.agencies import SOURCE_TOPIC_PATTERN, agency_of_topic
@@ -50,11 +51,11 @@ POLL_WAIT_S = 0.5
 RESTART_WINDOW_S = 60.0
 
 
-class IngestError(RuntimeError):
+class IngestError(CorrelatorError, RuntimeError):
     """The inboxes did not acknowledge a batch; its offsets stay uncommitted."""
 
 
-class IngestGaveUp(RuntimeError):
+class IngestGaveUp(CorrelatorError, RuntimeError):
     """The consumer kept failing; the worker must be restarted (its /healthz says 503)."""
 
 
@@ -65,7 +66,7 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-class AgencyMismatch(ValueError):
+class AgencyMismatch(CorrelatorError, ValueError):
     """An event names another agency than the topic it was published on."""
 
 

@@ -17,11 +17,12 @@ import threading
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from correlator.errors import CorrelatorError
 from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings
 
 
-class OutputsFailed(RuntimeError):
+class OutputsFailed(CorrelatorError, RuntimeError):
     """Some outputs of a batch were not acknowledged; the batch must not be stored."""
 
 

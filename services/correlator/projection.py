@@ -5,6 +5,7 @@ so reading never shows up as a lagging group)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,14 +13,44 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from correlator.errors import CorrelatorError
 from ketenbus.agencies import CASES_TOPIC, notification_topic
 from ketenbus.contracts.codec import CodecError, get_codec
 from ketenbus.kafka_clients import client_config
 from ketenbus.settings import Settings
 
 
-class TopicMissing(LookupError):
+class TopicMissing(CorrelatorError, LookupError):
     """The topic does not exist (yet)."""
+
+
+class ReadRefused(CorrelatorError):
+    """The broker does not let this principal read the topic (its ACLs)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"not allowed to read {topic}: this principal has no READ on it"
+            " (KETENBUS_KAFKA_PRINCIPAL; topics.yaml grants each agency its own streams)"
+        )
+
+
+class ReadIncomplete(CorrelatorError):
+    """The topic could not be read to its end: nothing arrived for `idle_timeout` seconds
+    while partitions still had records (a broker away, a partition without a leader).
+    A read model that silently showed part of the topic would be wrong, so it fails."""
+
+    def __init__(
+        self, topic: str, unread: dict[int, int], idle_timeout: float, error: str | None
+    ) -> None:
+        self.topic = topic
+        self.unread = unread
+        partitions = ", ".join(f"{topic}/{p}" for p in sorted(unread))
+        why = f"the broker said {error}" if error else "is the broker up, has each a leader?"
+        super().__init__(
+            f"could not read {topic} to its end: nothing arrived for {idle_timeout:g} s"
+            f" from {partitions} ({why})"
+        )
 
 
 def read_topic(
@@ -29,7 +60,11 @@ def read_topic(
     *,
     settings: Settings | None = None,
 ) -> Iterator[Message]:
-    """Every record of `topic` from its low watermark up to its end as of now."""
+    """Every record of `topic` from its low watermark up to its end as of now.
+
+    `timeout` bounds the wait for the next record, not the whole read (a long topic takes
+    as long as it takes); when it runs out with partitions unread, ReadIncomplete.
+    """
     extra = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
     consumer = Consumer(
         client_config(
@@ -43,6 +78,13 @@ def read_topic(
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         described = metadata.topics.get(topic)
+        refused = KafkaError.TOPIC_AUTHORIZATION_FAILED
+        if (
+            described is not None
+            and described.error is not None
+            and described.error.code() == refused
+        ):
+            raise ReadRefused(topic)
         if described is None or described.error is not None:
             raise TopicMissing(topic)
         remaining: dict[int, int] = {}
@@ -55,17 +97,26 @@ def read_topic(
         if not assignment:
             return
         consumer.assign(assignment)
-        deadline = datetime.now(UTC).timestamp() + timeout
-        while remaining and datetime.now(UTC).timestamp() < deadline:
+        deadline = time.monotonic() + timeout
+        last_error: str | None = None
+        while remaining:
+            if time.monotonic() > deadline:
+                raise ReadIncomplete(topic, remaining, timeout, last_error)
             message = consumer.poll(0.5)
             if message is None:
                 continue
             error = message.error()
             partition = message.partition() or 0
             if error is not None:
+                if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    raise ReadRefused(topic)
                 if error.code() == KafkaError._PARTITION_EOF:
                     remaining.pop(partition, None)
+                    deadline = time.monotonic() + timeout
+                else:  # not progress (refused, no leader): the idle bound keeps running
+                    last_error = error.name()
                 continue
+            deadline = time.monotonic() + timeout
             if (message.offset() or 0) + 1 >= remaining.get(partition, 0):
                 remaining.pop(partition, None)
             yield message

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from correlator.errors import CorrelatorError
 from correlator.topology import internal_prefix
 from ketenbus.agencies import CASES_TOPIC, NOTIFICATION_PREFIX, SOURCE_PREFIX
 from ketenbus.kafka_clients import client_config
@@ -26,7 +27,7 @@ from ketenbus.topics.admin import apply_topics, load_topics
 Progress = Callable[[str], None]
 
 
-class RebuildFailed(RuntimeError):
+class RebuildFailed(CorrelatorError, RuntimeError):
     """The reset could not complete (e.g. a correlator still runs in the group)."""
 
 

@@ -15,6 +15,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from correlator.errors import CorrelatorError
 from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.settings import Settings
@@ -33,7 +34,7 @@ _NOT_YET = {
 }
 
 
-class CoordinatorUnavailable(RuntimeError):
+class CoordinatorUnavailable(CorrelatorError, RuntimeError):
     """A group coordinator did not answer within the start-up budget."""
 
 

@@ -20,6 +20,7 @@ from correlator.domain.events import (
     SourceEvent,
 )
 from correlator.domain.memo import memo
+from correlator.errors import CorrelatorError
 from ketenbus.contracts.codec import Codec
 
 CASE_EVENT_SCHEMA = "nl.ketenbus.cases.CaseEvent"
@@ -34,7 +35,7 @@ _KINDS: dict[str, type[Any]] = {
 }
 
 
-class BadEnvelope(ValueError):
+class BadEnvelope(CorrelatorError, ValueError):
     """An internal message that is not a correlator envelope."""
 
 

@@ -150,7 +150,26 @@ class Backbone:
         return self.cli("publish", str(path))
 
     def wait_idle(self, timeout: float = 180) -> None:
-        self.cli("wait-idle", "--timeout", str(timeout), timeout=timeout + 30)
+        done = self.cli("wait-idle", "--timeout", str(timeout), check=False, timeout=timeout + 30)
+        if done.returncode != 0:
+            # its verdict (the last line), then what the workers said: that tells a slow
+            # start from a crash or a stuck group
+            verdict = done.stderr.strip().splitlines()[-1:] or ["(nothing on stderr)"]
+            raise AssertionError(
+                f"ketenbus wait-idle -> {done.returncode}: {verdict[0]}\n{self.worker_logs()}"
+            )
+
+    def worker_logs(self, lines: int = 40) -> str:
+        """The last `lines` lines of each worker's log, and how each worker process is."""
+        parts = []
+        for log in sorted(self.home.glob("correlator*.log")):
+            worker = 1 if log.stem == "correlator" else int(log.stem.rsplit("-", 1)[-1])
+            process = self.workers.get(worker)
+            code = None if process is None else process.poll()
+            state = "stopped" if process is None else "running" if code is None else f"exit {code}"
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name} (worker {worker}: {state}) ---\n" + "\n".join(tail))
+        return "\n".join(parts) or "(no worker logs)"
 
     def cases(self) -> dict[str, dict[str, Any]]:
         found = json.loads(self.cli("cases", "--json").stdout)

@@ -68,4 +68,8 @@ def main() -> None:
     except CommandModuleBroken as exc:
         typer.echo(f"ketenbus: {exc}", err=True)
         raise SystemExit(70) from None  # EX_SOFTWARE: the installation is broken
-    app()
+    try:
+        app()
+    except KetenbusError as exc:  # the CLI's boundary: a refusal or failure said plainly
+        typer.echo(f"ketenbus: {exc}", err=True)
+        raise SystemExit(1) from None

@@ -64,6 +64,12 @@ INGEST_RESTARTS = Counter(
     "Times the ingest stage restarted its consumer after a Kafka error (e.g. a rebalance)",
     ["reason"],
 )
+CORRELATOR_HEAD_REREADS = Counter(
+    "ketenbus_correlator_head_rereads_total",
+    "Inbox partitions re-read from their committed offset because faust was about to"
+    " commit past records no agent had acknowledged (correlator.commit_guard)",
+    ["topic"],
+)
 CORRELATOR_STALLED_PARTITIONS = Gauge(
     "ketenbus_correlator_stalled_partitions",
     "Inbox partitions this worker holds that have lag and whose committed offset has not"

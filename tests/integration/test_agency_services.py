@@ -337,10 +337,15 @@ class TestHttpIntake:
 
     def test_not_ready_without_broker(self, settings: Settings) -> None:
         offline = settings.model_copy(update={"bootstrap_servers": "127.0.0.1:1"})
-        client = TestClient(create_app(build_publisher(["nla"], settings=offline), service="nla"))
-        status = client.get("/readyz").status_code
-        del client  # drop the Kafka clients now: they would log reconnect attempts for ever
-        gc.collect()
+        publisher = build_publisher(["nla"], settings=offline)
+        try:
+            status = TestClient(create_app(publisher, service="nla")).get("/readyz").status_code
+        finally:
+            # stop its delivery-report thread (which holds the producers), then drop the
+            # Kafka clients: they would log reconnect attempts for the rest of the run
+            publisher.close()
+            del publisher
+            gc.collect()
         assert 503 == status
 
     def test_metrics(self, clients: dict[str, TestClient]) -> None:

@@ -12,6 +12,7 @@ import sys
 import uvloop
 
 from correlator.datadir import DataDirLock, DataDirLocked
+from correlator.errors import CorrelatorError
 from ketenbus.settings import get_settings
 
 
@@ -27,9 +28,13 @@ def main() -> None:
     from correlator.startup import wait_for_group_coordinators
     from correlator.topology import inbox_topic
 
-    # topics faust creates itself (repartition, leader) replicate like the internal ones
-    app.conf.topic_replication_factor = create_internal_topics(settings)
-    wait_for_group_coordinators(settings, inbox_topic(settings, "dwelling"))
+    try:
+        # topics faust creates itself (repartition, leader) replicate like the internal ones
+        app.conf.topic_replication_factor = create_internal_topics(settings)
+        wait_for_group_coordinators(settings, inbox_topic(settings, "dwelling"))
+    except CorrelatorError as exc:
+        print(f"correlator: cannot start: {exc}", file=sys.stderr)
+        sys.exit(1)
     # uvloop for the worker's event loops (faust's and its consumer thread's): every inbox
     # message costs several loop iterations.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

@@ -70,6 +70,18 @@ class AgencyMismatch(CorrelatorError, ValueError):
     """An event names another agency than the topic it was published on."""
 
 
+class InternalTopicsRefused(CorrelatorError):
+    """The broker kept refusing the worker's principal to create its internal topics."""
+
+
+#: How long a refused creation of the internal topics is retried (ACLs propagating).
+REFUSED_RETRY_S = 60.0
+_AUTHORIZATION_FAILED = (
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+)
+
+
 def create_internal_topics(settings: Settings) -> int:
     """The inboxes, table changelogs and faust's leader topic exist before the faust worker
     starts (idempotent); returns their replication factor (3 on a cluster, else 1).
@@ -103,13 +115,32 @@ def create_internal_topics(settings: Settings) -> int:
         num_partitions=1,
         replication_factor=replicas,
     )
-    for topic, future in admin.create_topics([*inboxes, *changelogs, leader]).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        log.info("internal_topic_ready", topic=topic)
+    pending = [*inboxes, *changelogs, leader]
+    deadline = time.monotonic() + REFUSED_RETRY_S
+    while pending:
+        refused = []
+        for topic, future in admin.create_topics(pending).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code in _AUTHORIZATION_FAILED:
+                    refused.append(topic)
+                    continue
+                if code != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+            log.info("internal_topic_ready", topic=topic)
+        pending = [new for new in pending if new.topic in refused]
+        if pending and time.monotonic() > deadline:
+            raise InternalTopicsRefused(
+                f"the broker refuses principal {settings.kafka_principal!r} to create"
+                f" {len(pending)} internal topics for {REFUSED_RETRY_S:g} s: are topics.yaml's"
+                " ACLs applied (`ketenbus topics apply`)?"
+            )
+        if pending:
+            # new ACLs reach a broker's authorizer a moment after the controller took them
+            log.warning("internal_topics_refused_retrying", topics=len(pending))
+            time.sleep(1.0)
     return replicas
 
 

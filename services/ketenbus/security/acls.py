@@ -8,6 +8,7 @@ generated, never written by hand, so a hand-made grant is drift, not a feature.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,7 +136,27 @@ def sync_acls(admin: AdminClient, spec: TopicsFile, *, dry_run: bool = False) ->
     if not dry_run:
         apply_acls(admin, drift.missing)
         delete_acls(admin, drift.unexpected)
+        if drift.missing:
+            wait_until_in_force(admin, spec)
     return drift
+
+
+def wait_until_in_force(admin: AdminClient, spec: TopicsFile, timeout: float = 30.0) -> None:
+    """Return once the broker answers with every ACL of topics.yaml.
+
+    KRaft commits new ACLs in the controller; each broker's authorizer applies them when
+    it replays the metadata log, a moment later (seconds on a loaded machine). A service
+    started right after `topics apply` would otherwise be refused (a correlator worker
+    died on TOPIC_AUTHORIZATION_FAILED creating its inboxes).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = acl_drift(admin, spec).missing
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise AclsFailed(f"{len(missing)} ACLs still not in force after {timeout:g} s")
+        time.sleep(0.2)
 
 
 def apply_topics_and_acls(admin: AdminClient, spec: TopicsFile) -> None:

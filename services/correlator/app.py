@@ -21,7 +21,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
@@ -398,39 +398,53 @@ async def _consume(inbox: str, stream: StreamT[Any]) -> None:
     async for events in stream.take_events(  # type: ignore[attr-defined]
         BATCH_SIZE, within=BATCH_WITHIN_S
     ):
-        batch = Batch(inbox)
-        for number, event in enumerate(events, start=1):
-            if number % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the loop breathe: timers, the other agent, web
-            partition = event.message.partition
-            try:
-                message = open_envelope(event.value)
-            except BadEnvelope as exc:
-                await _dead_letter(event, exc)
-                continue
-            try:
-                if isinstance(message, ClockTick):
-                    await batch.tick(partition, batch.advance_clock(partition, message.now))
-                else:
-                    stamp = getattr(message, "occurred_at", 0)
-                    clock = batch.advance_clock(partition, stamp)
-                    await batch.handle(event.key.decode(), message, partition, clock)
-            except Exception as exc:  # the service boundary: keep going, keep the message
-                log.exception("message_failed", inbox=inbox, partition=partition)
-                await _dead_letter(event, exc, reason="handler_failed")
         try:
-            await batch.commit()
-        except Exception:
-            # faust's `take_events` acks the whole batch in its `finally`, even when the
-            # step raised: faust would then commit offsets whose outputs were never
-            # acknowledged (lost records). Ending the process here, before that `finally`
-            # runs, keeps them uncommitted; the supervisor restarts the worker, which
-            # reads them again (at-least-once, like a SIGKILL).
-            log.critical("batch_failed_worker_exiting", inbox=inbox, size=len(events))
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_BATCH_FAILED)
+            await _fold(inbox, events)
+        except BaseException:
+            # cancelled (the worker stops) before the batch's outputs were acknowledged:
+            # faust's `take_events` would still ack the whole batch in its `finally` and
+            # commit it on the way out (lost records). Marked acked, they are not: the
+            # next owner of the partitions reads them again.
+            for event in events:
+                event.message.acked = True
+            raise
+
+
+async def _fold(inbox: str, events: list[EventT[Any]]) -> None:
+    """Decode, handle and commit one batch (outputs acknowledged, then tables written)."""
+    batch = Batch(inbox)
+    for number, event in enumerate(events, start=1):
+        if number % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the loop breathe: timers, the other agent, web
+        partition = event.message.partition
+        try:
+            message = open_envelope(event.value)
+        except BadEnvelope as exc:
+            await _dead_letter(event, exc)
+            continue
+        try:
+            if isinstance(message, ClockTick):
+                await batch.tick(partition, batch.advance_clock(partition, message.now))
+            else:
+                stamp = getattr(message, "occurred_at", 0)
+                clock = batch.advance_clock(partition, stamp)
+                await batch.handle(cast(bytes, event.key).decode(), message, partition, clock)
+        except Exception as exc:  # the service boundary: keep going, keep the message
+            log.exception("message_failed", inbox=inbox, partition=partition)
+            await _dead_letter(event, exc, reason="handler_failed")
+    try:
+        await batch.commit()
+    except Exception:
+        # faust's `take_events` acks the whole batch in its `finally`, even when the
+        # step raised: faust would then commit offsets whose outputs were never
+        # acknowledged (lost records). Ending the process here, before that `finally`
+        # runs, keeps them uncommitted; the supervisor restarts the worker, which
+        # reads them again (at-least-once, like a SIGKILL).
+        log.critical("batch_failed_worker_exiting", inbox=inbox, size=len(events))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_BATCH_FAILED)
 
 
 async def _dead_letter(event: EventT[Any], exc: Exception, reason: str = "bad_envelope") -> None:

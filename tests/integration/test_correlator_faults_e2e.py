@@ -120,9 +120,8 @@ class TestKilledMidStream:
 
 
 class TestStoppedMidStream:
-    """A correlator stopped with SIGTERM in the middle of a batch commits none of that
-    batch (faust's `take_events` would ack it on the way out): same cases, no missed
-    notification after the restart."""
+    """A correlator stopped with SIGTERM while it is busy, and started again, reaches the
+    same cases, and every party still receives each case's final state."""
 
     def test_same_cases_and_no_missed_notification(
         self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]], tmp_path: Path

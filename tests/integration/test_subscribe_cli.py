@@ -127,7 +127,9 @@ class TestSubscribe:
         follower.send_signal(signal.SIGINT)
         _, err = follower.communicate(timeout=60)
         assert "dwelling:3083AB-1" in first
-        assert (0, "") == (follower.returncode, err)
+        # librdkafka's own lines ("%3|...") may report a connection cut by the close
+        ours = [line for line in err.splitlines() if not line.startswith("%")]
+        assert (0, []) == (follower.returncode, ours)
 
 
 def _default_sigint() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from group_records import commit, produce
 
 from ketenbus.offsets import GroupOffsets, Offsets
 from ketenbus.settings import Settings
@@ -21,20 +20,12 @@ class TestGroupOffsets:
     does not exist."""
 
     def test_committed_low_and_end(
-        self,
-        bootstrap_servers: str,
-        topic_factory: Callable[..., str],
-        kafka_config: Callable[..., dict[str, Any]],
+        self, bootstrap_servers: str, topic_factory: Callable[..., str]
     ) -> None:
         topic = topic_factory(partitions=2)
-        producer = Producer(kafka_config())
-        for n in range(5):
-            producer.produce(topic, f"record {n}".encode(), partition=0)
-        producer.flush(30)
-        group = f"ketenbus-cases-test-{topic[-8:]}"
-        committer = Consumer(kafka_config(group_id=group, enable_auto_commit=False))
-        committer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
-        committer.close()
+        group = f"test-offsets-{uuid.uuid4().hex[:10]}"
+        produce(bootstrap_servers, topic, {0: 5})
+        commit(bootstrap_servers, group, topic, {0: 3})
         with GroupOffsets(Settings(bootstrap_servers=bootstrap_servers), group) as reader:
             partitions = reader.partitions(topic)
             absent = reader.partitions(f"test.absent.{uuid.uuid4().hex[:8]}")

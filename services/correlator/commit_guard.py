@@ -93,6 +93,7 @@ class CommitGuard:
         self.generation: int | None = None
         self._rereads: dict[Partition, float] = {}
         self._broker: Any = None
+        self._reading: asyncio.Task[None] | None = None
 
     async def read_heads(self) -> None:
         """The heads of the inbox partitions assigned in this generation, from the broker."""
@@ -112,6 +113,25 @@ class CommitGuard:
         self.generation = generation
         log.debug("inbox_heads_read", generation=generation, partitions=len(self.heads))
 
+    def refresh_heads(self) -> None:
+        """Read the heads in the background (one read at a time; retried on failure)."""
+        if self._reading is None or self._reading.done():
+            self._reading = self.app.loop.create_task(self._read_heads_retrying())
+
+    async def _read_heads_retrying(self) -> None:
+        for attempt in range(1, 6):
+            try:
+                await self.read_heads()
+                return
+            except Exception as exc:  # the commits wait meanwhile; retried, then a stall
+                log.warning(
+                    "inbox_heads_read_failed",
+                    attempt=attempt,
+                    error=str(exc),
+                    kind=type(exc).__name__,
+                )
+                await asyncio.sleep(attempt)
+
     def broker_head(self, partition: Partition) -> int | None:
         if self.generation != self.app.consumer_generation_id:
             return None
@@ -125,7 +145,8 @@ class CommitGuard:
             return
         self._rereads[partition] = now
         if self.broker_head(partition) is None and gap.head == 0:
-            return  # the head is not known yet: the commit waits, nothing to re-read
+            self.refresh_heads()  # not read for this generation (yet): read, commit later
+            return
         CORRELATOR_HEAD_REREADS.labels(topic=tp.topic).inc()
         log.warning(
             "inbox_head_reread",
@@ -171,23 +192,9 @@ def install(app: faust.App, settings: Settings, inboxes: Iterable[str]) -> Commi
 
     FaustConsumer._new_offset = _new_offset  # type: ignore[method-assign,assignment]
 
-    async def _read_heads() -> None:
-        for attempt in range(1, 6):
-            try:
-                await guard.read_heads()
-                return
-            except Exception as exc:  # the commits wait meanwhile; retried, then a stall
-                log.warning(
-                    "inbox_heads_read_failed",
-                    attempt=attempt,
-                    error=str(exc),
-                    kind=type(exc).__name__,
-                )
-                await asyncio.sleep(attempt)
-
     async def _on_rebalanced(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         # in the background: faust awaits this signal before it resumes the partitions
-        app.loop.create_task(_read_heads())
+        guard.refresh_heads()
 
     app.on_rebalance_complete.connect(_on_rebalanced)
     return guard

@@ -20,8 +20,8 @@ The guard puts the check back. The head of a partition is the group's committed 
 as the broker says it after each rebalance (or the partition's low watermark when the
 group has none, or retention deleted the records below it), advanced by faust's own later
 commits. A commit whose acknowledged run starts above the head is held back, and the
-partition is re-read from the head (a seek): the records in between are fetched and
-folded again; records folded twice converge (rule 8). Until the head of a partition is
+partition is re-read from the head (paused, then seeked): the records in between are
+fetched and folded again; records folded twice converge (rule 8). Until the head of a partition is
 known for the current generation, its commits wait. The decision is the pure
 `head_gap`; the rest is glue to faust's consumer, read and replaced in this module only.
 
@@ -49,6 +49,8 @@ log = get_logger("correlator.commit_guard")
 
 #: A head gap is re-read at most this often per partition (seconds).
 REREAD_EVERY_S = 5.0
+#: How long a partition is paused before it is seeked back (seconds).
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,25 @@ class CommitGuard:
             head=gap.head,
             lowest_acknowledged=gap.lowest,
         )
-        self.app.loop.create_task(consumer.seek(tp, gap.head))
+        self.app.loop.create_task(self._seek_paused(consumer, tp, gap.head))
+
+    async def _seek_paused(self, consumer: Any, tp: Any, head: int) -> None:
+        """Seek `tp` to `head` while faust does not hand out its records.
+
+        faust's drain loop sets its read offset to each record it hands out; a seek in the
+        middle of a fetched batch would be overwritten by the rest of that batch, and the
+        re-fetched records then skipped as already read. Paused for SETTLE_S first, the
+        partition's old records are all handed out before the seek.
+        """
+        generation = self.app.consumer_generation_id
+        consumer.pause_partitions([tp])
+        try:
+            await asyncio.sleep(SETTLE_S)
+            if generation == self.app.consumer_generation_id and tp in consumer.assignment():
+                await consumer.seek(tp, head)
+        finally:
+            if generation == self.app.consumer_generation_id:
+                consumer.resume_partitions([tp])
 
     def close(self) -> None:
         if self._broker is not None:

@@ -97,42 +97,55 @@ class CommitGuard:
         self._broker: Any = None
         self._reading: asyncio.Task[None] | None = None
 
-    async def read_heads(self) -> None:
-        """The heads of the inbox partitions assigned in this generation, from the broker."""
+    async def read_heads(self) -> bool:
+        """Read, from the broker, the heads of the assigned inbox partitions not known yet
+        for this generation; True once every one is known.
+
+        Partition by partition: while a broker is away some partitions have no leader,
+        and the others must not wait for them.
+        """
         from correlator.health import BrokerOffsets  # one librdkafka client, never joined
 
         generation = self.app.consumer_generation_id
-        partitions = assigned_inbox_partitions(self.app, self.inboxes)
+        if generation != self.generation:
+            self.heads, self.generation = {}, generation
         if self._broker is None:
             self._broker = BrokerOffsets(self.settings)
-        offsets = await asyncio.to_thread(self._broker.read, partitions)
-        if generation != self.app.consumer_generation_id:
-            return  # another rebalance began meanwhile: its own read follows
-        self.heads = {
-            partition: max(found.low, found.committed if found.committed is not None else 0)
-            for partition, found in offsets.items()
-        }
-        self.generation = generation
-        log.debug("inbox_heads_read", generation=generation, partitions=len(self.heads))
-
-    def refresh_heads(self) -> None:
-        """Read the heads in the background (one read at a time; retried on failure)."""
-        if self._reading is None or self._reading.done():
-            self._reading = self.app.loop.create_task(self._read_heads_retrying())
-
-    async def _read_heads_retrying(self) -> None:
-        for attempt in range(1, 6):
+        partitions = assigned_inbox_partitions(self.app, self.inboxes)
+        for partition in [p for p in partitions if p not in self.heads]:
             try:
-                await self.read_heads()
-                return
-            except Exception as exc:  # the commits wait meanwhile; retried, then a stall
+                found = (await asyncio.to_thread(self._broker.read, [partition]))[partition]
+            except Exception as exc:  # this partition's commits wait; read again later
                 log.warning(
-                    "inbox_heads_read_failed",
-                    attempt=attempt,
+                    "inbox_head_read_failed",
+                    partition=f"{partition[0]}/{partition[1]}",
                     error=str(exc),
                     kind=type(exc).__name__,
                 )
-                await asyncio.sleep(attempt)
+                continue
+            if generation != self.app.consumer_generation_id:
+                return False  # another rebalance began meanwhile: its own read follows
+            committed = found.committed if found.committed is not None else 0
+            self.heads[partition] = max(found.low, committed)
+        return all(p in self.heads for p in partitions)
+
+    def refresh_heads(self) -> None:
+        """Read the heads in the background (one read at a time) until all are known."""
+        if self._reading is None or self._reading.done():
+            self._reading = self.app.loop.create_task(self._read_heads_until_known())
+
+    async def _read_heads_until_known(self) -> None:
+        generation = self.app.consumer_generation_id
+        attempt = 0
+        while generation == self.app.consumer_generation_id:
+            try:
+                if await self.read_heads():
+                    log.debug("inbox_heads_read", generation=generation, partitions=len(self.heads))
+                    return
+            except Exception as exc:  # the client itself failed: commits wait, read again
+                log.warning("inbox_heads_read_failed", error=str(exc), kind=type(exc).__name__)
+            attempt += 1
+            await asyncio.sleep(min(attempt, 5))
 
     def broker_head(self, partition: Partition) -> int | None:
         if self.generation != self.app.consumer_generation_id:
@@ -146,9 +159,10 @@ class CommitGuard:
         if now - self._rereads.get(partition, -REREAD_EVERY_S) < REREAD_EVERY_S:
             return
         self._rereads[partition] = now
-        if self.broker_head(partition) is None and gap.head == 0:
-            self.refresh_heads()  # not read for this generation (yet): read, commit later
-            return
+        if self.broker_head(partition) is None:
+            self.refresh_heads()  # not read for this generation (yet): read it
+            if gap.head == 0:
+                return  # nothing known to re-read from: the commit waits for the head
         CORRELATOR_HEAD_REREADS.labels(topic=tp.topic).inc()
         log.warning(
             "inbox_head_reread",

@@ -38,6 +38,7 @@ from typing import Any
 
 import faust
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.types import TP
 
 from correlator.diagnostics import assigned_inbox_partitions
 from correlator.progress import Partition
@@ -181,6 +182,9 @@ class CommitGuard:
         partition's old records are all handed out before the seek.
         """
         generation = self.app.consumer_generation_id
+        # faust's own TP: `resume_partitions` adds what it is given to the active set
+        # unconverted, and its fetcher asserts that set holds TPs only
+        tp = TP(tp.topic, tp.partition)
         consumer.pause_partitions([tp])
         try:
             await asyncio.sleep(SETTLE_S)

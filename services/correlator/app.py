@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -40,6 +39,7 @@ from correlator.domain.handlers import (
     handle_organisation,
 )
 from correlator.ingest import Ingest
+from correlator.live_cache import live_caches
 from correlator.outputs import Outputs
 from correlator.stall_index import StallIndex
 from correlator.tables import changelog_key, changelog_record, clock_key, row_state, stored_row
@@ -161,13 +161,9 @@ async def _notification_topic(recipient: str) -> str:
     return topic
 
 
-#: Aggregates kept loaded per inbox, least recently used dropped first: loading one from
-#: its JSON state costs as much as its history (every event it holds).
-LIVE_AGGREGATES = 20_000
-_LIVE: dict[str, OrderedDict[str, tuple[object, Any]]] = {
-    DWELLING: OrderedDict(),
-    ORGANISATION: OrderedDict(),
-}
+#: Aggregates kept loaded per inbox (KETENBUS_CORRELATOR_LIVE_AGGREGATES each), least
+#: recently used dropped first: loading one from its JSON state costs as much as its history.
+_LIVE = live_caches(settings, (DWELLING, ORGANISATION))
 
 #: One output producer per inbox agent, made when its first batch runs (not on import:
 #: the CLI imports this module too).
@@ -233,11 +229,9 @@ class Batch:
     def _load(self, key: str, row: AggregateRow) -> Any:
         """The aggregate of a stored row: from the live cache when the row still holds
         the very state this worker stored with it (memory store), else from its JSON."""
-        live = _LIVE[self.inbox]
-        hit = live.get(key)
-        if hit is not None and hit[0] is row["state"]:
-            live.move_to_end(key)
-            return hit[1]
+        hit = _LIVE[self.inbox].get(key, row["state"])
+        if hit is not None:
+            return hit
         state = row_state(row)
         return None if state is None else self.load(state)
 
@@ -354,10 +348,8 @@ class Batch:
             aggregate = self.loaded[key]
             value, record = stored_row(row["partition"], row["stall_due"], aggregate.to_json())
             _store(self.outputs, self.table, row["partition"], key, value, record)
-            live[key] = (value["state"], aggregate)
-            live.move_to_end(key)
-        while len(live) > LIVE_AGGREGATES:
-            live.popitem(last=False)
+            live.put(key, value["state"], aggregate)
+        live.trim()
         for partition, now in self.clocks.items():
             _store(self.outputs, clocks, partition, _clock_key(self.inbox, partition), now)
         await self.outputs.flush()

@@ -20,8 +20,8 @@ The guard puts the check back. The head of a partition is the group's committed 
 as the broker says it after each rebalance (or the partition's low watermark when the
 group has none, or retention deleted the records below it), advanced by faust's own later
 commits. A commit whose acknowledged run starts above the head is held back, and the
-partition is re-read from the head (a seek): the records in between are fetched and
-folded again; records folded twice converge (rule 8). Until the head of a partition is
+partition is re-read from the head (paused, then seeked): the records in between are
+fetched and folded again; records folded twice converge (rule 8). Until the head of a partition is
 known for the current generation, its commits wait. The decision is the pure
 `head_gap`; the rest is glue to faust's consumer, read and replaced in this module only.
 
@@ -49,6 +49,8 @@ log = get_logger("correlator.commit_guard")
 
 #: A head gap is re-read at most this often per partition (seconds).
 REREAD_EVERY_S = 5.0
+#: How long a partition is paused before it is seeked back (seconds).
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,24 +95,57 @@ class CommitGuard:
         self.generation: int | None = None
         self._rereads: dict[Partition, float] = {}
         self._broker: Any = None
+        self._reading: asyncio.Task[None] | None = None
 
-    async def read_heads(self) -> None:
-        """The heads of the inbox partitions assigned in this generation, from the broker."""
+    async def read_heads(self) -> bool:
+        """Read, from the broker, the heads of the assigned inbox partitions not known yet
+        for this generation; True once every one is known.
+
+        Partition by partition: while a broker is away some partitions have no leader,
+        and the others must not wait for them.
+        """
         from correlator.health import BrokerOffsets  # one librdkafka client, never joined
 
         generation = self.app.consumer_generation_id
-        partitions = assigned_inbox_partitions(self.app, self.inboxes)
+        if generation != self.generation:
+            self.heads, self.generation = {}, generation
         if self._broker is None:
             self._broker = BrokerOffsets(self.settings)
-        offsets = await asyncio.to_thread(self._broker.read, partitions)
-        if generation != self.app.consumer_generation_id:
-            return  # another rebalance began meanwhile: its own read follows
-        self.heads = {
-            partition: max(found.low, found.committed if found.committed is not None else 0)
-            for partition, found in offsets.items()
-        }
-        self.generation = generation
-        log.debug("inbox_heads_read", generation=generation, partitions=len(self.heads))
+        partitions = assigned_inbox_partitions(self.app, self.inboxes)
+        for partition in [p for p in partitions if p not in self.heads]:
+            try:
+                found = (await asyncio.to_thread(self._broker.read, [partition]))[partition]
+            except Exception as exc:  # this partition's commits wait; read again later
+                log.warning(
+                    "inbox_head_read_failed",
+                    partition=f"{partition[0]}/{partition[1]}",
+                    error=str(exc),
+                    kind=type(exc).__name__,
+                )
+                continue
+            if generation != self.app.consumer_generation_id:
+                return False  # another rebalance began meanwhile: its own read follows
+            committed = found.committed if found.committed is not None else 0
+            self.heads[partition] = max(found.low, committed)
+        return all(p in self.heads for p in partitions)
+
+    def refresh_heads(self) -> None:
+        """Read the heads in the background (one read at a time) until all are known."""
+        if self._reading is None or self._reading.done():
+            self._reading = self.app.loop.create_task(self._read_heads_until_known())
+
+    async def _read_heads_until_known(self) -> None:
+        generation = self.app.consumer_generation_id
+        attempt = 0
+        while generation == self.app.consumer_generation_id:
+            try:
+                if await self.read_heads():
+                    log.debug("inbox_heads_read", generation=generation, partitions=len(self.heads))
+                    return
+            except Exception as exc:  # the client itself failed: commits wait, read again
+                log.warning("inbox_heads_read_failed", error=str(exc), kind=type(exc).__name__)
+            attempt += 1
+            await asyncio.sleep(min(attempt, 5))
 
     def broker_head(self, partition: Partition) -> int | None:
         if self.generation != self.app.consumer_generation_id:
@@ -124,8 +159,10 @@ class CommitGuard:
         if now - self._rereads.get(partition, -REREAD_EVERY_S) < REREAD_EVERY_S:
             return
         self._rereads[partition] = now
-        if self.broker_head(partition) is None and gap.head == 0:
-            return  # the head is not known yet: the commit waits, nothing to re-read
+        if self.broker_head(partition) is None:
+            self.refresh_heads()  # not read for this generation (yet): read it
+            if gap.head == 0:
+                return  # nothing known to re-read from: the commit waits for the head
         CORRELATOR_HEAD_REREADS.labels(topic=tp.topic).inc()
         log.warning(
             "inbox_head_reread",
@@ -133,7 +170,25 @@ class CommitGuard:
             head=gap.head,
             lowest_acknowledged=gap.lowest,
         )
-        self.app.loop.create_task(consumer.seek(tp, gap.head))
+        self.app.loop.create_task(self._seek_paused(consumer, tp, gap.head))
+
+    async def _seek_paused(self, consumer: Any, tp: Any, head: int) -> None:
+        """Seek `tp` to `head` while faust does not hand out its records.
+
+        faust's drain loop sets its read offset to each record it hands out; a seek in the
+        middle of a fetched batch would be overwritten by the rest of that batch, and the
+        re-fetched records then skipped as already read. Paused for SETTLE_S first, the
+        partition's old records are all handed out before the seek.
+        """
+        generation = self.app.consumer_generation_id
+        consumer.pause_partitions([tp])
+        try:
+            await asyncio.sleep(SETTLE_S)
+            if generation == self.app.consumer_generation_id and tp in consumer.assignment():
+                await consumer.seek(tp, head)
+        finally:
+            if generation == self.app.consumer_generation_id:
+                consumer.resume_partitions([tp])
 
     def close(self) -> None:
         if self._broker is not None:
@@ -171,23 +226,9 @@ def install(app: faust.App, settings: Settings, inboxes: Iterable[str]) -> Commi
 
     FaustConsumer._new_offset = _new_offset  # type: ignore[method-assign,assignment]
 
-    async def _read_heads() -> None:
-        for attempt in range(1, 6):
-            try:
-                await guard.read_heads()
-                return
-            except Exception as exc:  # the commits wait meanwhile; retried, then a stall
-                log.warning(
-                    "inbox_heads_read_failed",
-                    attempt=attempt,
-                    error=str(exc),
-                    kind=type(exc).__name__,
-                )
-                await asyncio.sleep(attempt)
-
     async def _on_rebalanced(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         # in the background: faust awaits this signal before it resumes the partitions
-        app.loop.create_task(_read_heads())
+        guard.refresh_heads()
 
     app.on_rebalance_complete.connect(_on_rebalanced)
     return guard

@@ -34,6 +34,14 @@ def fill(topic: str, config: dict[str, Any], count: int, partitions: int) -> Non
     producer.flush(30)
 
 
+@pytest.fixture
+def filled(topic_factory: Callable[..., str], kafka_config: Callable[..., dict[str, Any]]) -> str:
+    """A fresh topic of 3 partitions holding `record 0` .. `record 29`."""
+    topic = topic_factory(partitions=3)
+    fill(topic, kafka_config(), 30, 3)
+    return topic
+
+
 def reader(bootstrap_servers: str, principal: str | None = None) -> Settings:
     update: dict[str, Any] = {"bootstrap_servers": bootstrap_servers}
     if principal:
@@ -44,41 +52,23 @@ def reader(bootstrap_servers: str, principal: str | None = None) -> Settings:
 class TestReadToTheEnd:
     """Every record of every partition is read, up to the end as of the start."""
 
-    def test_all_records(
-        self,
-        bootstrap_servers: str,
-        topic_factory: Callable[..., str],
-        kafka_config: Callable[..., dict[str, Any]],
-    ) -> None:
-        topic = topic_factory(partitions=3)
-        fill(topic, kafka_config(), 30, 3)
-        read = [m.value() for m in read_topic(topic, settings=reader(bootstrap_servers))]
+    def test_all_records(self, bootstrap_servers: str, filled: str) -> None:
+        read = [m.value() for m in read_topic(filled, settings=reader(bootstrap_servers))]
         assert sorted(f"record {n}".encode() for n in range(30)) == sorted(read)
 
 
 class TestRefusedRead:
     """A principal without READ on the topic gets a refusal naming the topic, not []."""
 
-    def test_no_acl_at_all(
-        self,
-        bootstrap_servers: str,
-        topic_factory: Callable[..., str],
-        kafka_config: Callable[..., dict[str, Any]],
-    ) -> None:
-        topic = topic_factory(partitions=2)
-        fill(topic, kafka_config(), 4, 2)
+    def test_no_acl_at_all(self, bootstrap_servers: str, filled: str) -> None:
         with pytest.raises(ReadRefused) as refused:
-            list(read_topic(topic, timeout=5, settings=reader(bootstrap_servers, "nla")))
-        assert f"not allowed to read {topic}" in str(refused.value)
+            list(read_topic(filled, timeout=5, settings=reader(bootstrap_servers, "nla")))
+        assert f"not allowed to read {filled}" in str(refused.value)
 
     def test_describe_without_read(
-        self,
-        bootstrap_servers: str,
-        topic_factory: Callable[..., str],
-        kafka_config: Callable[..., dict[str, Any]],
+        self, bootstrap_servers: str, filled: str, kafka_config: Callable[..., dict[str, Any]]
     ) -> None:
-        topic = topic_factory(partitions=2)
-        fill(topic, kafka_config(), 4, 2)
+        topic = filled
         admin = AdminClient(kafka_config())
         describe = AclBinding(
             ResourceType.TOPIC,

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
-from confluent_kafka import Consumer, TopicPartition
 
 from correlator.diagnostics import (
     assigned_inbox_partitions,
@@ -29,44 +28,21 @@ from correlator.diagnostics import (
     task_stacks,
 )
 from correlator.progress import Offsets, Partition, ProgressTracker, Stalled
-from ketenbus.kafka_clients import client_config
 from ketenbus.logging import get_logger
 from ketenbus.metrics import CORRELATOR_STALLED_PARTITIONS
+from ketenbus.offsets import GroupOffsets
 from ketenbus.settings import Settings
 
 log = get_logger("correlator.health")
 
 
-class BrokerOffsets:
-    """The group's committed offsets and the partitions' low/end offsets, from the broker.
-
-    A librdkafka consumer that never joins (OffsetFetch and ListOffsets only), so it sees
-    exactly what the lag monitor sees, whatever state faust's own consumer is in.
-    """
+class BrokerOffsets(GroupOffsets):
+    """The faust app group's committed offsets and the partitions' low/end offsets, from
+    the broker, through a client that never joins (see `ketenbus.offsets`), so it sees
+    what the broker holds whatever state faust's own consumer is in."""
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
-        self.timeout = timeout
-        self._consumer = Consumer(
-            client_config(settings, group_id=settings.correlator_app_id, enable_auto_commit=False)
-        )
-
-    def read(self, partitions: list[Partition]) -> dict[Partition, Offsets]:
-        if not partitions:
-            return {}
-        committed = self._consumer.committed(
-            [TopicPartition(t, p) for t, p in partitions], timeout=self.timeout
-        )
-        found: dict[Partition, Offsets] = {}
-        for tp in committed:
-            low, end = self._consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=self.timeout, cached=False
-            )
-            offset = tp.offset if tp.offset >= 0 else None
-            found[(tp.topic, tp.partition)] = Offsets(offset, low, end)
-        return found
-
-    def close(self) -> None:
-        self._consumer.close()
+        super().__init__(settings, settings.correlator_app_id, timeout)
 
 
 class PartitionWatch:

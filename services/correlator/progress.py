@@ -18,23 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: (topic, partition)
-Partition = tuple[str, int]
+# the broker's view of one partition, read through `ketenbus.offsets.GroupOffsets`
+from ketenbus.offsets import Offsets, Partition
 
-
-@dataclass(frozen=True)
-class Offsets:
-    """What the broker says about one partition: the group's committed offset (None: the
-    group never committed on it) and the partition's low and end offsets."""
-
-    committed: int | None
-    low: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        start = self.low if self.committed is None else max(self.committed, self.low)
-        return max(0, self.end - start)
+__all__ = ["Offsets", "Partition", "ProgressTracker", "Stalled"]
 
 
 @dataclass(frozen=True)

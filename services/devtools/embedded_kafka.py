@@ -21,6 +21,7 @@ Layout under `settings.home`:
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import enum
@@ -38,6 +39,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Required, TypedDict, Unpack
 
 from ketenbus.errors import KetenbusError
 from ketenbus.processes import pid_alive
@@ -792,36 +794,41 @@ def _secure(nodes: list[BrokerNode], client_settings: Settings, topics_file: Pat
         node.client_settings = client_settings
 
 
-class LocalBroker:
-    """The single-node embedded broker (`ketenbus kafka up | down | status`)."""
+class KafkaOptions(TypedDict, total=False):
+    """What a local broker and a local quorum are both made with (keyword arguments)."""
 
-    def __init__(
-        self,
-        *,
-        port: int,
-        home: Path,
-        version: str,
-        heap: str,
-        cache_dir: Path,
-        start_timeout: float = 180.0,
-        progress: Progress = _silent,
-        secrets_dir: Path | None = None,
-        topics_file: Path = DEFAULT_TOPICS_FILE,
-    ) -> None:
-        self.runtime = _Runtime(version=version, heap=heap, cache_dir=cache_dir, progress=progress)
-        self.root = home / "kafka"
-        self.start_timeout = start_timeout
-        self.secrets_dir = secrets_dir or home / "secrets"
-        self.topics_file = topics_file
-        config = NodeConfig(
-            node_id=1, port=port, voters=((1, port + 1),), data_dir=self.root / "data"
+    home: Required[Path]  # KETENBUS_HOME: data under <home>/kafka[-cluster], pids in run/
+    version: Required[str]  # Kafka release (its jars come from Maven Central)
+    heap: Required[str]  # JVM heap of each node, e.g. "512m"
+    cache_dir: Required[Path]  # where the jars are cached
+    start_timeout: float  # seconds a start may take; default 180
+    progress: Progress  # told what happens; default: silent
+    secrets_dir: Path | None  # CA and credentials; default <home>/secrets
+    topics_file: Path  # topics and principals it secures; default topics.yaml
+
+
+class _LocalKafka(abc.ABC):
+    """What the single broker and the quorum share: their runtime, root, secrets and the
+    admin client settings that reach them."""
+
+    def __init__(self, root: str, **options: Unpack[KafkaOptions]) -> None:
+        home = options["home"]
+        self.runtime = _Runtime(
+            version=options["version"],
+            heap=options["heap"],
+            cache_dir=options["cache_dir"],
+            progress=options.get("progress", _silent),
         )
-        self.node = BrokerNode("kafka", config, self.root, home / "run" / "kafka.pid", self.runtime)
+        self.root = home / root
+        self.start_timeout = options.get("start_timeout", 180.0)
+        # the single broker and the quorum of one home share its CA and credentials
+        self.secrets_dir = options.get("secrets_dir") or home / "secrets"
+        self.topics_file = options.get("topics_file", DEFAULT_TOPICS_FILE)
 
-    @classmethod
-    def from_settings(cls, settings: Settings, progress: Progress = _silent) -> LocalBroker:
-        return cls(
-            port=settings.kafka_port,
+    @staticmethod
+    def options_from(settings: Settings, progress: Progress) -> KafkaOptions:
+        """The options `settings` name (KETENBUS_HOME, KETENBUS_KAFKA_*)."""
+        return KafkaOptions(
             home=settings.home,
             version=settings.kafka_version,
             heap=settings.kafka_heap,
@@ -833,13 +840,33 @@ class LocalBroker:
         )
 
     @property
-    def bootstrap_servers(self) -> str:
-        return self.node.config.bootstrap
+    @abc.abstractmethod
+    def bootstrap_servers(self) -> str: ...
 
     @property
     def client_settings(self) -> Settings:
-        """Settings of an admin client of this broker (its secrets dir, its address)."""
+        """Settings of an admin client of these nodes (their secrets dir, their addresses)."""
         return secured_client_settings(self.bootstrap_servers, self.secrets_dir)
+
+
+class LocalBroker(_LocalKafka):
+    """The single-node embedded broker (`ketenbus kafka up | down | status`)."""
+
+    def __init__(self, *, port: int, **options: Unpack[KafkaOptions]) -> None:
+        super().__init__("kafka", **options)
+        config = NodeConfig(
+            node_id=1, port=port, voters=((1, port + 1),), data_dir=self.root / "data"
+        )
+        run = options["home"] / "run"
+        self.node = BrokerNode("kafka", config, self.root, run / "kafka.pid", self.runtime)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, progress: Progress = _silent) -> LocalBroker:
+        return cls(port=settings.kafka_port, **cls.options_from(settings, progress))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.node.config.bootstrap
 
     def start(self) -> str:
         """Start the broker unless it runs; return once it answers. Returns bootstrap servers."""
@@ -872,30 +899,15 @@ def cluster_node_port(base_port: int, node_id: int) -> int:
     return base_port + 2 * (node_id - 1)
 
 
-class LocalCluster:
+class LocalCluster(_LocalKafka):
     """A 3-node KRaft quorum on loopback for fault tests (RF 3, min.insync.replicas 2)."""
 
     def __init__(
-        self,
-        *,
-        base_port: int,
-        home: Path,
-        version: str,
-        heap: str,
-        cache_dir: Path,
-        size: int = CLUSTER_SIZE,
-        start_timeout: float = 180.0,
-        progress: Progress = _silent,
-        secrets_dir: Path | None = None,
-        topics_file: Path = DEFAULT_TOPICS_FILE,
+        self, *, base_port: int, size: int = CLUSTER_SIZE, **options: Unpack[KafkaOptions]
     ) -> None:
-        self.runtime = _Runtime(version=version, heap=heap, cache_dir=cache_dir, progress=progress)
-        self.root = home / "kafka-cluster"
-        # the same CA and credentials as the single broker of this home
-        self.secrets_dir = secrets_dir or home / "secrets"
-        self.topics_file = topics_file
+        super().__init__("kafka-cluster", **options)
         self.size = size
-        self.start_timeout = start_timeout
+        run = options["home"] / "run"
         ids = range(1, size + 1)
         voters = tuple((n, cluster_node_port(base_port, n) + 1) for n in ids)
         self.nodes = {
@@ -908,7 +920,7 @@ class LocalCluster:
                     data_dir=self.root / f"node-{n}" / "data",
                 ),
                 self.root / f"node-{n}",
-                home / "run" / f"kafka-cluster-node-{n}.pid",
+                run / f"kafka-cluster-node-{n}.pid",
                 self.runtime,
             )
             for n in ids
@@ -916,26 +928,11 @@ class LocalCluster:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: Progress = _silent) -> LocalCluster:
-        return cls(
-            base_port=settings.kafka_cluster_port,
-            home=settings.home,
-            version=settings.kafka_version,
-            heap=settings.kafka_heap,
-            cache_dir=settings.kafka_cache_dir,
-            start_timeout=settings.kafka_start_timeout,
-            progress=progress,
-            secrets_dir=settings.secrets_dir,
-            topics_file=settings.topics_file,
-        )
+        return cls(base_port=settings.kafka_cluster_port, **cls.options_from(settings, progress))
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(node.config.bootstrap for node in self.nodes.values())
-
-    @property
-    def client_settings(self) -> Settings:
-        """Settings of an admin client of the quorum (its secrets dir, its addresses)."""
-        return secured_client_settings(self.bootstrap_servers, self.secrets_dir)
 
     def node(self, node_id: int) -> BrokerNode:
         try:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.embedded_kafka import LocalBroker, LocalCluster, free_port_block
+from devtools.embedded_kafka import KafkaOptions, LocalBroker, LocalCluster, free_port_block
 from ketenbus.settings import Settings, get_settings
 
 KETENBUS = [sys.executable, "-m", "ketenbus"]
@@ -37,27 +37,22 @@ class Backbone:
         self.home = home
         self.web_port = 0
         self.broker: LocalBroker | LocalCluster
+        # the settings' Kafka runtime; secrets and topics file: this home's defaults
+        options = KafkaOptions(
+            home=home,
+            version=settings.kafka_version,
+            heap=settings.kafka_heap,
+            cache_dir=settings.kafka_cache_dir,
+        )
         if cluster:
             port = free_port_block(20000 + (os.getpid() % 200) * 40, 6)
-            self.broker = LocalCluster(
-                base_port=port,
-                home=home,
-                version=settings.kafka_version,
-                heap=settings.kafka_heap,
-                cache_dir=settings.kafka_cache_dir,
-                start_timeout=settings.kafka_start_timeout,
-            )
+            options["start_timeout"] = settings.kafka_start_timeout
+            self.broker = LocalCluster(base_port=port, **options)
             bootstrap = self.broker.bootstrap_servers
             web_port = free_port_block(port + 10, max_workers)
         else:
             port = free_port_block(20000 + (os.getpid() % 200) * 40, 2)
-            self.broker = LocalBroker(
-                port=port,
-                home=home,
-                version=settings.kafka_version,
-                heap=settings.kafka_heap,
-                cache_dir=settings.kafka_cache_dir,
-            )
+            self.broker = LocalBroker(port=port, **options)
             bootstrap = f"127.0.0.1:{port}"
             web_port = free_port_block(port + 10, max_workers)
         self.web_port = web_port

@@ -22,11 +22,11 @@ from contextlib import suppress
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from group_records import commit, produce
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ketenbus import metrics
 from ketenbus.kafka_clients import client_config
-from ketenbus.producer import OutgoingRecord, ReliableProducer
 from operations.lagmonitor.collector import LagCollector
 from operations.lagmonitor.idle import check_idle, wait_until_idle
 from operations.lagmonitor.model import ABSENT_STATE, Status
@@ -41,33 +41,6 @@ CLI = [sys.executable, "-c", "from ketenbus.cli import main; main()"]
 
 def new_group() -> str:
     return f"test-lag-{uuid.uuid4().hex[:10]}"
-
-
-def produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
-    """`counts[partition]` records into each partition."""
-    with ReliableProducer(bootstrap) as producer:
-        producer.send_many(
-            OutgoingRecord(topic, f"r{i}".encode(), partition=partition)
-            for partition, n in counts.items()
-            for i in range(n)
-        )
-
-
-def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Commit offsets for a group as a simple (assign-only) consumer: no member remains."""
-    consumer = Consumer(
-        {
-            **client_config(bootstrap_servers=bootstrap),
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        consumer.commit(
-            offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False
-        )
-    finally:
-        consumer.close()
 
 
 class GroupMember:

@@ -11,18 +11,18 @@ and its evaluated status.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import REGISTRY
 
 from ketenbus import metrics
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.processes import stop_on_signals
 from ketenbus.settings import get_settings
+from operations import http
 from operations.lagmonitor.collector import LagCollector
 from operations.lagmonitor.model import LagReport, Status
 from operations.lagmonitor.status import LagTracker
@@ -120,39 +120,15 @@ class LagMonitor:
 def serve(monitor: LagMonitor, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve /metrics, /status and /healthz in a daemon thread."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-            elif path == "/status":
-                document = monitor.status_document()
-                if document is None:
-                    body: dict[str, Any] = {"error": "no sample yet"}
-                    self._send(503, json.dumps(body).encode(), "application/json")
-                else:
-                    self._send(200, json.dumps(document).encode(), "application/json")
-            elif path == "/healthz":
-                ok = monitor.fresh()
-                body = {"ok": ok}
-                self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
-            else:
-                self._send(404, b"not found\n", "text/plain")
+    def status() -> http.Answer:
+        document = monitor.status_document()
+        if document is None:
+            return 503, {"error": "no sample yet"}
+        return 200, document
 
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds would drown the service's own log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="lagmonitor-http", daemon=True).start()
-    return server
+    return http.serve(
+        "lagmonitor", port, host, lambda: {"ok": monitor.fresh()}, {"/status": status}
+    )
 
 
 def main() -> None:

@@ -12,10 +12,9 @@ import uuid
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import Consumer, TopicPartition
 
 from ketenbus.agencies import notification_topic
-from ketenbus.kafka_clients import client_config
+from ketenbus.offsets import GroupOffsets
 from ketenbus.settings import Settings, get_settings
 from operations.webhook.errors import WebhookError
 from operations.webhook.subscriptions import Subscription, find_subscription, load_subscriptions
@@ -29,28 +28,18 @@ webhook_app = typer.Typer(help="The webhook bridge: subscriptions, delivery stat
 def pending(settings: Settings, subscription: Subscription) -> int | None:
     """Notifications on the topic not committed by the subscription's group (incl. the one
     being retried); None when the topic does not exist."""
-    topic = notification_topic(subscription.agency)
-    # a consumer that never subscribes only reads the group's committed offsets
-    consumer = Consumer(
-        client_config(
-            settings,
-            group_id=subscription.group_id,
-            enable_auto_commit=False,
-            client_id=f"ketenbus-webhook-status-{uuid.uuid4().hex[:8]}",
-        )
-    )
-    try:
-        described = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if described is None or described.error is not None:
+    # the group's id, never joined: reading does not disturb a running bridge
+    with GroupOffsets(
+        settings,
+        subscription.group_id,
+        client_id=f"ketenbus-webhook-status-{uuid.uuid4().hex[:8]}",
+    ) as reader:
+        partitions = reader.partitions(notification_topic(subscription.agency))
+        if partitions is None:
             return None
-        partitions = [TopicPartition(topic, p) for p in sorted(described.partitions)]
-        total = 0
-        for committed in consumer.committed(partitions, timeout=10):
-            low, high = consumer.get_watermark_offsets(committed, timeout=10)
-            total += high - (committed.offset if committed.offset >= 0 else low)
-        return total
-    finally:
-        consumer.close()
+        offsets = reader.read(partitions).values()
+    # end - committed as is (a committed offset below the low watermark counts in full)
+    return sum(o.end - (o.committed if o.committed is not None else o.low) for o in offsets)
 
 
 def _load(settings: Settings) -> list[Subscription]:

@@ -5,19 +5,14 @@ with the subscriptions that stopped; see `operations.webhook.health`)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.processes import stop_on_signals
 from ketenbus.producer import ReliableProducer
 from ketenbus.settings import get_settings
+from operations import http
 from operations.webhook.bridge import Bridge
 from operations.webhook.health import SubscriptionBeat, judge
 from operations.webhook.subscriptions import load_subscriptions
@@ -56,7 +51,7 @@ def main() -> None:
         ]
         return judge(beats, time.monotonic(), settings.webhook_stale_seconds)
 
-    server = serve(health, settings.webhook_port, settings.metrics_bind_address)
+    server = http.serve("webhook", settings.webhook_port, settings.metrics_bind_address, health)
     while not stop.wait(1.0):  # short waits: the signal handler runs promptly
         pass
     for thread in threads:
@@ -66,34 +61,3 @@ def main() -> None:
     producer.flush()
     server.shutdown()
     log.info("webhook_stopped")
-
-
-def serve(health: Callable[[], dict[str, object]], port: int, host: str) -> ThreadingHTTPServer:
-    """Serve /metrics and /healthz in a daemon thread."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                document = health()
-                code = 200 if document["ok"] else 503
-                self._send(code, json.dumps(document).encode(), "application/json")
-            else:
-                self._send(404, b"not found\n", "text/plain")
-
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # probes every few seconds would drown the service's own log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="webhook-http", daemon=True).start()
-    return server

@@ -45,9 +45,10 @@ class AggregateRow(TypedDict):
     partition it lives on (its changelog partition) and when its case stalls (rule 6).
 
     On the changelog `state` is a JSON object (faust's json codec, unchanged). A worker
-    that stored the row itself keeps `state` in memory packed: the zlib-compressed bytes
-    of that JSON object (`correlator.tables.stored_row`), about a tenth of the memory of
-    the decoded dicts. `correlator.tables.row_state` reads either form.
+    keeps `state` in memory packed: the zlib-compressed bytes of that JSON object
+    (`correlator.tables.stored_row` for the rows it stores, `recovered_row` for those it
+    recovers from the changelog), about a seventh of the memory of the decoded dicts.
+    `correlator.tables.row_state` reads either form.
     """
 
     partition: int

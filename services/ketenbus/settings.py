@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         "memory://",
         description="faust table store (memory://: recovered from the changelogs on start)",
     )
+    correlator_live_aggregates: int = Field(
+        20_000,
+        ge=0,
+        description="aggregates each correlator worker keeps loaded per inbox (dwellings,"
+        " organisations), least recently used dropped first: a miss reloads one from its row's"
+        " JSON; the cache, not the table rows, is most of a worker's memory"
+        " (docs/benchmarks.md#memory-100000-cases); 0 keeps none",
+    )
     correlator_notify: bool = Field(
         True, description="produce notifications (off while `ketenbus rebuild` replays)"
     )

@@ -6,7 +6,7 @@ from correlation_builders import event
 from faust.serializers import codecs
 
 from correlator.domain import dwelling
-from correlator.tables import row_state, stored_row
+from correlator.tables import recovered_row, row_state, stored_row
 from correlator.topology import AggregateRow
 
 
@@ -43,3 +43,29 @@ class TestRowState:
             dwelling.DwellingCase.from_json(row_state(recovered) or {}),
         ]
         assert expected == actual
+
+
+class TestRecoveredRowPacked:
+    """A row recovered from the changelog is kept packed, and reads as the same aggregate."""
+
+    def test_packed_like_a_stored_row(self) -> None:
+        case = a_case()
+        packed, record = stored_row(2, 99, case.to_json())
+        recovered = recovered_row(codecs.loads("json", record))
+        assert packed == recovered
+
+    def test_same_aggregate(self) -> None:
+        case = a_case()
+        _, record = stored_row(2, None, case.to_json())
+        recovered = recovered_row(codecs.loads("json", record))
+        assert case == dwelling.DwellingCase.from_json(row_state(recovered) or {})
+
+    def test_other_values_unchanged(self) -> None:
+        packed, _ = stored_row(0, None, a_case().to_json())
+        values = [
+            None,
+            1_700_000_000_000,
+            packed,
+            {"partition": 1, "stall_due": None, "state": None},
+        ]
+        assert values == [recovered_row(value) for value in values]

@@ -9,6 +9,12 @@ On a throwaway backbone (fresh broker + correlator, `devtools.sandbox`):
    source topics (at least 20,000 decoded events, from the first record on); the ratio;
 4. with `rebuild`: `ketenbus rebuild` of everything published, its replay events/s.
 The correlator process's CPU seconds (throughput run) and peak RSS come from /proc.
+
+With `history` (the memory question: a worker holding ~100,000 cases), before step 1:
+H synthetic events (refs `HIS-...`) are published with the correlator stopped, the
+offline `ketenbus rebuild` writes the tables, a worker started afterwards recovers every
+row from the changelogs (one marker event, handled only once recovery is done, tells
+when), and its RSS then is reported; steps 1-2 then run on top of that history.
 """
 
 from __future__ import annotations
@@ -43,6 +49,17 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class History:
+    """The history a worker recovered before the runs (`--history`), and its memory then."""
+
+    events: int
+    rebuild_seconds: float  # the offline replay that wrote the tables
+    cases: int  # distinct cases on cases.events after it
+    recovered_rss_bytes: int  # VmRSS of the worker once it recovered every row
+    recovered_peak_rss_bytes: int  # VmHWM then (recovery's own peak)
+
+
+@dataclass(frozen=True)
 class CorrelateFigures:
     events: int
     seconds: float
@@ -58,6 +75,9 @@ class CorrelateFigures:
     workers: int = 1  # correlator worker processes (CPU and RSS are their sums)
     rebuild_events: int | None = None
     rebuild_seconds: float | None = None
+    live_aggregates: int = 0  # KETENBUS_CORRELATOR_LIVE_AGGREGATES of the workers
+    rss_bytes: int = 0  # of the correlator process(es) at the end (VmRSS)
+    history: History | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -99,11 +119,28 @@ class CorrelateFigures:
             if self.rebuild_seconds is None
             else round(self.rebuild_seconds, 3),
             "rebuild_events_per_second": _round(self.rebuild_per_second, 1),
+            "live_aggregates": self.live_aggregates,
+            "rss_bytes": self.rss_bytes,
+            "history_events": self.history.events if self.history else None,
+            "history_rebuild_seconds": self.history.rebuild_seconds if self.history else None,
+            "history_cases": self.history.cases if self.history else None,
+            "recovered_rss_bytes": self.history.recovered_rss_bytes if self.history else None,
+            "recovered_peak_rss_bytes": self.history.recovered_peak_rss_bytes
+            if self.history
+            else None,
         }
 
     def lines(self) -> list[str]:
         latency = f"p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms"
-        found = [
+        found = []
+        if self.history is not None:
+            found.append(
+                f"history                 {self.history.events} events rebuilt in"
+                f" {self.history.rebuild_seconds:.1f} s, {self.history.cases} cases;"
+                f" recovered: RSS {self.history.recovered_rss_bytes / 2**20:.0f} MiB"
+                f" (peak {self.history.recovered_peak_rss_bytes / 2**20:.0f} MiB)"
+            )
+        found += [
             f"correlator throughput   {self.events} events in {self.seconds:.1f} s"
             f" = {self.events_per_second:,.0f} events/s (publish -> idle),"
             f" CPU {1000 * self.cpu_seconds / self.events:.2f} ms/event",
@@ -113,7 +150,8 @@ class CorrelateFigures:
             f" {self.raw_seconds:.2f} s = {self.raw_per_second:,.0f} events/s",
             f"ratio                   correlator / raw = {self.ratio:.3f}",
             f"peak RSS                correlator {self.peak_rss_bytes / 2**20:.0f} MiB"
-            f" with {self.cases} cases"
+            f" with {self.cases} cases (at the end {self.rss_bytes / 2**20:.0f} MiB;"
+            f" live cache {self.live_aggregates:,} aggregates per inbox)"
             + (f" ({self.workers} workers together)" if self.workers > 1 else ""),
         ]
         if self.rebuild_per_second is not None:
@@ -140,6 +178,9 @@ class Meters:
     def peak_rss_bytes(self) -> int:
         return sum(meter.peak_rss_bytes() for meter in self.meters)
 
+    def rss_bytes(self) -> int:
+        return sum(meter.rss_bytes() for meter in self.meters)
+
 
 class ProcessMeter:
     """CPU seconds and peak RSS of one process, from /proc (Linux)."""
@@ -153,8 +194,14 @@ class ProcessMeter:
         return (int(fields[11]) + int(fields[12])) / self._ticks  # utime + stime
 
     def peak_rss_bytes(self) -> int:
+        return self._status("VmHWM:")
+
+    def rss_bytes(self) -> int:
+        return self._status("VmRSS:")
+
+    def _status(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
         return 0
 
@@ -275,6 +322,35 @@ def _rebuild(backbone: Backbone, progress: Progress) -> tuple[int, float]:
     return int(match.group(1)), float(match.group(2))
 
 
+def _recover_history(
+    backbone: Backbone, events: int, dwellings: int | None, progress: Progress
+) -> History:
+    """Publish `events` synthetic events with the correlator stopped, rebuild the tables
+    offline, start worker 1 again and wait until it recovered them (`--history`)."""
+    records = synthetic_records(events, seed=3, prefix="HIS", dwellings=dwellings)
+    backbone.stop_correlator()
+    progress(f"history: publishing {events} synthetic events (correlator stopped)")
+    _publish_file(backbone, records, "history.jsonl")
+    progress("history: ketenbus rebuild --yes (writes the tables' changelogs)")
+    _, rebuild_seconds = _rebuild(backbone, progress)
+    cases = _count_cases(backbone.client_settings)
+    progress(f"history: {cases} cases; a worker recovers them from the changelogs")
+    backbone.start_correlator()
+    # The agents handle an inbox message only once the tables are recovered: one marker
+    # event handled (idle) means recovery is done. Its ref and address are its own.
+    marker = synthetic_records(1, seed=4, prefix="MRK", dwellings=dwellings)
+    _publish_file(backbone, marker, "marker.jsonl")
+    backbone.wait_idle(timeout=3600)
+    meter = ProcessMeter(backbone.workers[1].pid)
+    return History(
+        events=events,
+        rebuild_seconds=rebuild_seconds,
+        cases=cases,
+        recovered_rss_bytes=meter.rss_bytes(),
+        recovered_peak_rss_bytes=meter.peak_rss_bytes(),
+    )
+
+
 def _item(record: dict[str, object], line: int) -> IntakeItem:
     payload = json.dumps(record).encode()
     return IntakeItem(payload=payload, original=payload, line=line)
@@ -289,16 +365,24 @@ def run_correlate_bench(
     rebuild: bool = False,
     dwellings: int | None = None,
     workers: int = 1,
+    history: int = 0,
+    live_aggregates: int | None = None,
 ) -> CorrelateFigures:
     # SIGTERM (e.g. `timeout`) ends the bench through its `finally`: no broker left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if live_aggregates is not None:  # the workers inherit the bench's environment
+        os.environ["KETENBUS_CORRELATOR_LIVE_AGGREGATES"] = str(live_aggregates)
     home = Path(tempfile.mkdtemp(prefix="ketenbus-bench-"))
     backbone = Backbone(home, max_workers=max(3, workers))
     os.environ.update({k: v for k, v in backbone.env.items() if k.startswith("KETENBUS_")})
     get_settings.cache_clear()
     progress(f"starting a throwaway broker and correlator under {home}")
     backbone.start()
+    recovered: History | None = None
     try:
+        if history:
+            backbone.wait_idle()  # the topics and groups exist before the rebuild resets them
+            recovered = _recover_history(backbone, history, dwellings, progress)
         for worker in range(2, workers + 1):  # one consumer group: they share the partitions
             backbone.start_correlator(worker)
         backbone.wait_idle()  # the correlator has joined and is idle
@@ -333,6 +417,7 @@ def run_correlate_bench(
         publisher.producer.flush()
         backbone.wait_idle(timeout=3600)
         peak_rss = meter.peak_rss_bytes()
+        rss = meter.rss_bytes()
         cases = _count_cases(backbone.client_settings)
         samples = sorted(_latencies(backbone.client_settings, "LAT-"))
         progress("raw ceiling: consume + decode the same source topics")
@@ -362,4 +447,7 @@ def run_correlate_bench(
         workers=workers,
         rebuild_events=replayed[0] if replayed else None,
         rebuild_seconds=replayed[1] if replayed else None,
+        live_aggregates=get_settings().correlator_live_aggregates,
+        rss_bytes=rss,
+        history=recovered,
     )

@@ -55,6 +55,21 @@ def correlate(
     workers: Annotated[
         int, typer.Option(min=1, help="correlator worker processes (one consumer group)")
     ] = 1,
+    history: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="first rebuild this many synthetic events offline and let the worker"
+            " recover them (its RSS then is reported); the runs follow on top",
+        ),
+    ] = 0,
+    live_aggregates: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="the workers' KETENBUS_CORRELATOR_LIVE_AGGREGATES (default: the setting)",
+        ),
+    ] = None,
 ) -> None:
     """Correlator events/s until idle, end-to-end latency p50/p99, and the raw ceiling.
 
@@ -74,6 +89,8 @@ def correlate(
         rebuild=rebuild,
         dwellings=dwellings,
         workers=workers,
+        history=history,
+        live_aggregates=live_aggregates,
     )
     if as_json:
         typer.echo(json.dumps(figures.as_json()))

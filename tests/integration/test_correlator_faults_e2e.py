@@ -101,34 +101,19 @@ class TestShuffledOrder:
             backbone.stop()
 
 
-class TestKilledMidStream:
-    """A correlator killed with SIGKILL and restarted reaches the same cases, and every
-    party still receives each case's final state."""
-
-    def test_same_cases_and_no_missed_notification(
-        self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]], tmp_path: Path
-    ) -> None:
-        backbone, cases = run(
-            tmp_path, [RECORDS[:300], RECORDS[300:]], stop_after_first=signal.SIGKILL
-        )
-        try:
-            expected = {key: public(case) for key, case in reference[0].items()}
-            actual = {key: public(case) for key, case in cases.items()}
-            assert (expected, reference[1]) == (actual, final_notifications(backbone, cases))
-        finally:
-            backbone.stop()
-
-
 class TestStoppedMidStream:
-    """A correlator stopped with SIGTERM while it is busy, and started again, reaches the
-    same cases, and every party still receives each case's final state."""
+    """A correlator stopped while it is busy (SIGKILL, or SIGTERM in the middle of a
+    batch) and started again reaches the same cases, and every party still receives each
+    case's final state."""
 
+    @pytest.mark.parametrize("stop_with", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
     def test_same_cases_and_no_missed_notification(
-        self, reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]], tmp_path: Path
+        self,
+        reference: tuple[Cases, set[tuple[str, tuple[Any, ...]]]],
+        tmp_path: Path,
+        stop_with: int,
     ) -> None:
-        backbone, cases = run(
-            tmp_path, [RECORDS[:300], RECORDS[300:]], stop_after_first=signal.SIGTERM
-        )
+        backbone, cases = run(tmp_path, [RECORDS[:300], RECORDS[300:]], stop_after_first=stop_with)
         try:
             expected = {key: public(case) for key, case in reference[0].items()}
             actual = {key: public(case) for key, case in cases.items()}

@@ -70,7 +70,7 @@ class TestRefusedRead:
     ) -> None:
         topic = filled
         admin = AdminClient(kafka_config())
-        describe = AclBinding(
+        describe = (
             ResourceType.TOPIC,
             topic,
             ResourcePatternType.LITERAL,
@@ -79,21 +79,12 @@ class TestRefusedRead:
             AclOperation.DESCRIBE,
             AclPermissionType.ALLOW,
         )
-        for future in admin.create_acls([describe]).values():
+        for future in admin.create_acls([AclBinding(*describe)]).values():
             future.result(30)
         try:
             with pytest.raises(ReadRefused) as refused:
                 list(read_topic(topic, timeout=5, settings=reader(bootstrap_servers, "nla")))
         finally:
-            granted = AclBindingFilter(
-                ResourceType.TOPIC,
-                topic,
-                ResourcePatternType.LITERAL,
-                "User:nla",
-                "*",
-                AclOperation.DESCRIBE,
-                AclPermissionType.ALLOW,
-            )
-            for future in admin.delete_acls([granted]).values():
+            for future in admin.delete_acls([AclBindingFilter(*describe)]).values():
                 future.result(30)
         assert f"not allowed to read {topic}" in str(refused.value)

@@ -11,6 +11,7 @@ import sys
 
 import uvloop
 
+from correlator.collector import tune_gc
 from correlator.datadir import DataDirLock, DataDirLocked
 from correlator.errors import CorrelatorError
 from ketenbus.settings import get_settings
@@ -38,6 +39,7 @@ def main() -> None:
     # uvloop for the worker's event loops (faust's and its consumer thread's): every inbox
     # message costs several loop iterations.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    tune_gc()  # a full collection walks every kept aggregate: see correlator/collector.py
     try:
         app.main()
     finally:

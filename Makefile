@@ -2,7 +2,7 @@
 #   make demo  - a venv with ketenbus installed, then `ketenbus demo` (broker, services, Carnisse)
 #   make test  - unit tests, then integration tests against a real embedded Kafka broker
 #   make test-faults - the long fault runs (N correlator workers under SIGKILL, a 3-node
-#                quorum losing a broker); not in CI yet (docs/operations.md: a recovery stall)
+#                quorum losing a broker); CI runs it after `make test`
 # The venv is reinstalled only when pyproject.toml changes (the install is editable).
 
 SHELL := /bin/bash

@@ -26,7 +26,7 @@ import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 from prometheus_client import generate_latest
 
-from correlator import commit_guard, health, rebalance
+from correlator import commit_guard, health, offset_refresh, rebalance
 from correlator.domain import dwelling, organisation
 from correlator.domain.case import stall_due_at
 from correlator.domain.clock import advance
@@ -106,6 +106,8 @@ app = faust.App(
 )
 # faust 0.15.3 drops inbox records fetched while it seeks after a rebalance: hold them
 rebalance.hold_streams_until_seeked(app)
+# aiokafka 0.14 stops fetching for good after one unexpected OffsetFetch answer: retry it
+offset_refresh.install()
 
 
 def _inbox(name: Inbox) -> TopicT:

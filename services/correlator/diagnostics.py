@@ -9,6 +9,7 @@ worst, never the worker or its health check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -100,6 +101,7 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
         view["aiokafka"] = {
             "generation": inner._coordinator.generation,
             "paused": _names(inner.paused()),
+            **_fetch_state(inner),
         }
     except AttributeError:
         pass
@@ -107,6 +109,38 @@ def faust_view(app: Any, inboxes: Iterable[str]) -> dict[str, Any]:
     if fetcher is not None:
         view["fetcher"] = {"state": str(getattr(fetcher, "state", "?"))}
     return view
+
+
+def _fetch_state(inner: Any) -> dict[str, Any]:
+    """aiokafka's fetch state: partitions with no position yet (waiting for their committed
+    offset or a reset: the fetcher then skips their whole broker), records prefetched but
+    not taken, and whether the task that asks for committed offsets still runs."""
+    state: dict[str, Any] = {}
+    try:
+        assignment = inner._subscription.subscription.assignment
+        tps = set(assignment.tps) if assignment is not None else set()
+        states = {tp: assignment.state_value(tp) for tp in tps}
+        state["without_position"] = _names(t for t, s in states.items() if not s.has_valid_position)
+        state["awaiting_reset"] = _names(t for t, s in states.items() if s.awaiting_reset)
+    except AttributeError:
+        pass
+    with contextlib.suppress(AttributeError):
+        state["prefetched"] = _names(inner._fetcher._records)
+    try:
+        task = inner._coordinator._commit_refresh_task
+        if task is None:
+            state["commit_refresh"] = None
+        elif not task.done():
+            state["commit_refresh"] = "running"
+        elif task.cancelled():
+            state["commit_refresh"] = "cancelled"
+        else:
+            error = task.exception()
+            ended = "ended" if error is None else f"failed: {type(error).__name__}"
+            state["commit_refresh"] = ended
+    except AttributeError:
+        pass
+    return state
 
 
 def _flow_control_active(app: Any) -> bool | None:

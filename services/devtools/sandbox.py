@@ -9,12 +9,14 @@ Rules: docs/correlation.md#rule-6, docs/correlation.md#rule-8.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,16 @@ class Backbone:
 
     Worker n runs with KETENBUS_CORRELATOR_WORKER=n (its own data directory) on web port
     `web_port + n - 1`; `correlator` is worker 1, as before there were several.
+    `supervised=True` runs each worker under a keeper, as `ketenbus up` does: restarted
+    when it exits or its `/healthz` turns 503 (`kill_worker` then signals the worker only).
     """
 
-    def __init__(self, home: Path, *, cluster: bool = False, max_workers: int = 3) -> None:
+    def __init__(
+        self, home: Path, *, cluster: bool = False, max_workers: int = 3, supervised: bool = False
+    ) -> None:
         settings = get_settings()
         self.home = home
+        self.supervised = supervised
         self.web_port = 0
         self.broker: LocalBroker | LocalCluster
         # the settings' Kafka runtime; secrets and topics file: this home's defaults
@@ -91,35 +98,95 @@ class Backbone:
         return self
 
     def start_correlator(self, worker: int = 1, **extra_env: str) -> subprocess.Popen[bytes]:
-        """Start worker `worker` (its own data directory and web port)."""
+        """Start worker `worker` (its own data directory and web port); under a keeper of
+        its own process group when the backbone is supervised."""
         name = "correlator.log" if worker == 1 else f"correlator-{worker}.log"
         level = get_settings().correlator_worker_log_level  # KETENBUS_CORRELATOR_WORKER_LOG_LEVEL
+        port = self.web_port + worker - 1
+        command = [sys.executable, "-m", "correlator", "worker", "-l", level]
+        if self.supervised:
+            keeper = [sys.executable, "-m", "devtools.keeper", "--name", f"correlator-{worker}"]
+            command = [*keeper, "--health-url", f"http://127.0.0.1:{port}/healthz", "--", *command]
         with (self.home / name).open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "correlator", "worker", "-l", level],
+                command,
                 env={
                     **self.env,
                     # as in `ketenbus up`: the correlator's own principal, held to its ACLs
                     "KETENBUS_KAFKA_PRINCIPAL": "ketenbus-correlator",
                     "KETENBUS_CORRELATOR_WORKER": str(worker),
-                    "KETENBUS_CORRELATOR_PORT": str(self.web_port + worker - 1),
+                    "KETENBUS_CORRELATOR_PORT": str(port),
                     **extra_env,
                 },
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.supervised,  # the keeper and its worker: one group
             )
         self.workers[worker] = process
         return process
 
+    def worker_pid(self, worker: int) -> int | None:
+        """The pid of worker `worker` itself (a keeper's current child when supervised)."""
+        process = self.workers.get(worker)
+        if process is None or process.poll() is not None:
+            return None
+        if not self.supervised:
+            return process.pid
+        try:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+        except OSError:
+            return None
+        return int(children.split()[0]) if children.split() else None
+
+    def kill_worker(self, worker: int, sig: int = signal.SIGKILL) -> int:
+        """Signal the worker process only, and wait until it is gone; a supervised worker
+        is then started again by its keeper. Returns the pid signalled."""
+        deadline = time.monotonic() + 60
+        pid = self.worker_pid(worker)
+        while pid is None and time.monotonic() < deadline:  # its keeper is restarting it
+            time.sleep(0.5)
+            pid = self.worker_pid(worker)
+        if pid is None:
+            raise AssertionError(f"worker {worker} has no running process to signal")
+        os.kill(pid, sig)
+        if not self.supervised:
+            self.workers.pop(worker).wait(timeout=60)
+            return pid
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline + 60:
+            # a zombie until the keeper reaps it: that is gone too
+            state = Path(f"/proc/{pid}/stat").read_text(errors="replace").rsplit(")", 1)[-1]
+            if state.split()[0] == "Z":
+                break
+            time.sleep(0.2)
+        return pid
+
+    def wait_restarted(self, worker: int, old: int, timeout: float = 120) -> int:
+        """The pid of the new process of a supervised worker once its keeper started it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.worker_pid(worker)
+            if pid is not None and pid != old:
+                return pid
+            time.sleep(0.5)
+        raise AssertionError(f"the keeper of worker {worker} did not start it again")
+
     def stop_correlator(self, sig: int = signal.SIGTERM, worker: int = 1) -> None:
         process = self.workers.pop(worker, None)
-        if process is not None:
+        if process is None:
+            return
+        if self.supervised:  # the keeper and its worker
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        else:
             process.send_signal(sig)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if self.supervised:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # a worker its keeper left behind
 
     def stop(self) -> None:
         for worker in list(self.workers):

@@ -70,6 +70,12 @@ CORRELATOR_HEAD_REREADS = Counter(
     " commit past records no agent had acknowledged (correlator.commit_guard)",
     ["topic"],
 )
+CORRELATOR_OFFSET_REFRESH_FAILURES = Counter(
+    "ketenbus_correlator_offset_refresh_failures_total",
+    "Rounds of faust's consumer asking the group coordinator for committed offsets that"
+    " failed and are retried (correlator.offset_refresh); by aiokafka error name",
+    ["error"],
+)
 CORRELATOR_STALLED_PARTITIONS = Gauge(
     "ketenbus_correlator_stalled_partitions",
     "Inbox partitions this worker holds that have lag and whose committed offset has not"

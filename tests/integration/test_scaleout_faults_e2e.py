@@ -3,7 +3,10 @@ and a broker of a 3-node quorum killed mid-stream all converge to exactly the ca
 final notifications of an uninterrupted single-worker run (rules 4 and 8).
 
 Every run publishes the same records (the rule scenario + 400 synthetic ones); the faulty
-runs publish them shuffled, in chunks, with a fault after each chunk. Convergence is
+runs publish them shuffled, in chunks, with a fault after each chunk. The workers run as
+`ketenbus up --workers N` runs them: each under a keeper that starts it again when it
+exits, or when its `/healthz` answers 503 (its ingest died, or a partition it holds has
+lag that does not move); the figures count those health restarts. Convergence is
 `ketenbus wait-idle` returning within CONVERGENCE_BOUND_S of the last fault. Figures
 (kills, seconds to converge, records and cases checked) go to `$KETENBUS_FAULT_FIGURES`
 (a JSON-lines file) when it is set, for docs/operations.md.
@@ -97,14 +100,15 @@ class TestReference:
 
 
 class TestTwoWorkersKilledAtRandom:
-    """Two workers; after each chunk of shuffled records a random worker is SIGKILLed at
-    a random moment and started again: same cases, same final notifications."""
+    """Two supervised workers; after each chunk of shuffled records a random worker is
+    SIGKILLed at a random moment (its keeper starts it again): same cases, same final
+    notifications."""
 
     def test_converges_to_the_reference(
         self, reference: tuple[Cases, Finals], tmp_path: Path
     ) -> None:
         rng = random.Random(21)
-        backbone = Backbone(tmp_path).start()
+        backbone = Backbone(tmp_path, supervised=True).start()
         backbone.start_correlator(2)
         kills = 0
 
@@ -112,8 +116,7 @@ class TestTwoWorkersKilledAtRandom:
             nonlocal kills
             time.sleep(rng.uniform(0.0, 4.0))
             victim = rng.choice(sorted(backbone.workers))
-            backbone.stop_correlator(signal.SIGKILL, victim)
-            backbone.start_correlator(victim)
+            backbone.kill_worker(victim, signal.SIGKILL)
             kills += 1
 
         try:
@@ -129,6 +132,7 @@ class TestTwoWorkersKilledAtRandom:
                 notifications=len(finals),
                 ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
                 ingest_died=log_count(tmp_path, "ingest_died"),
+                health_restarts=log_count(tmp_path, '"reason": "unhealthy'),
             )
             assert_same(reference, cases, finals)
         finally:
@@ -136,14 +140,15 @@ class TestTwoWorkersKilledAtRandom:
 
 
 class TestThreeWorkersRollingRestartAndKills:
-    """Three workers: a rolling restart (SIGTERM, start, one worker at a time) while
-    records stream in, then SIGKILLs of random workers at random moments: same cases."""
+    """Three supervised workers: a rolling restart (SIGTERM, its keeper starts it again,
+    one worker at a time) while records stream in, then SIGKILLs of random workers at
+    random moments: same cases."""
 
     def test_converges_to_the_reference(
         self, reference: tuple[Cases, Finals], tmp_path: Path
     ) -> None:
         rng = random.Random(33)
-        backbone = Backbone(tmp_path).start()
+        backbone = Backbone(tmp_path, supervised=True).start()
         backbone.start_correlator(2)
         backbone.start_correlator(3)
         faults: list[str] = []
@@ -151,14 +156,13 @@ class TestThreeWorkersRollingRestartAndKills:
         def fault(chunk: int) -> None:
             if chunk < 3:  # rolling restart: worker 1, 2, 3 in turn
                 worker = chunk + 1
-                backbone.stop_correlator(signal.SIGTERM, worker)
-                backbone.start_correlator(worker)
+                stopped = backbone.kill_worker(worker, signal.SIGTERM)
+                backbone.wait_restarted(worker, stopped)
                 faults.append(f"restart-{worker}")
             else:
                 time.sleep(rng.uniform(0.0, 4.0))
                 victim = rng.choice(sorted(backbone.workers))
-                backbone.stop_correlator(signal.SIGKILL, victim)
-                backbone.start_correlator(victim)
+                backbone.kill_worker(victim, signal.SIGKILL)
                 faults.append(f"kill-{victim}")
 
         try:
@@ -175,6 +179,7 @@ class TestThreeWorkersRollingRestartAndKills:
                 notifications=len(finals),
                 ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
                 ingest_died=log_count(tmp_path, "ingest_died"),
+                health_restarts=log_count(tmp_path, '"reason": "unhealthy'),
             )
             assert_same(reference, cases, finals)
         finally:
@@ -189,7 +194,7 @@ class TestClusterBrokerKilled:
         self, reference: tuple[Cases, Finals], tmp_path: Path
     ) -> None:
         rng = random.Random(45)
-        backbone = Backbone(tmp_path, cluster=True).start()
+        backbone = Backbone(tmp_path, cluster=True, supervised=True).start()
         backbone.start_correlator(2)
         cluster = backbone.broker
         assert isinstance(cluster, LocalCluster)
@@ -219,6 +224,7 @@ class TestClusterBrokerKilled:
                 notifications=len(finals),
                 ingest_restarts=log_count(tmp_path, "ingest_consumer_restarted"),
                 ingest_died=log_count(tmp_path, "ingest_died"),
+                health_restarts=log_count(tmp_path, '"reason": "unhealthy'),
             )
             assert len(RECORDS) == acknowledged
             assert_same(reference, cases, finals)

@@ -39,18 +39,27 @@ class KeeperConfig:
     name: str
     command: tuple[str, ...]
     health_url: str | None
-    interval: float = 2.0
+    # 3 checks 5 s apart, each given 5 s to answer: a worker whose event loop is busy for
+    # a few seconds (a big batch, table recovery on a loaded host) is not restarted for
+    # it; about the Kubernetes liveness probe of deploy/k8s (3 x 10 s)
+    interval: float = 5.0
     failures: int = 3
     start_grace: float = 120.0
+    answer_timeout: float = 5.0
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    """Whether `url` answers 2xx within `timeout` seconds."""
+def health_problem(url: str, timeout: float = 5.0) -> str | None:
+    """None when `url` answers 2xx within `timeout` seconds, else what went wrong."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= int(response.status) < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        return f"answered {exc.code}"
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"unreachable ({type(getattr(exc, 'reason', exc)).__name__})"
+    return None if 200 <= status < 300 else f"answered {status}"
 
 
 class Keeper:
@@ -94,14 +103,15 @@ class Keeper:
             url = self.config.health_url
             if url is None:
                 continue
-            if healthy(url):
+            problem = health_problem(url, self.config.answer_timeout)
+            if problem is None:
                 was_healthy, failed = True, 0
                 continue
             if not was_healthy and time.monotonic() - started < self.config.start_grace:
                 continue  # still starting (a faust worker recovers its tables first)
             failed += 1
             if failed >= self.config.failures:
-                return f"unhealthy: {url} failed {failed} checks in a row"
+                return f"unhealthy: {url} failed {failed} checks in a row, the last {problem}"
         return None
 
     def _terminate(self, child: subprocess.Popen[bytes]) -> None:
@@ -120,7 +130,8 @@ def parse(argv: Sequence[str]) -> KeeperConfig:
     parser = argparse.ArgumentParser(prog="python -m devtools.keeper")
     parser.add_argument("--name", required=True)
     parser.add_argument("--health-url")
-    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--answer-timeout", type=float, default=5.0)
     parser.add_argument("--failures", type=int, default=3)
     parser.add_argument("--start-grace", type=float, default=120.0)
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -135,6 +146,7 @@ def parse(argv: Sequence[str]) -> KeeperConfig:
         interval=args.interval,
         failures=args.failures,
         start_grace=args.start_grace,
+        answer_timeout=args.answer_timeout,
     )
 
 

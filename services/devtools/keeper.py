@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ketenbus.logging import configure_logging, get_logger
 from ketenbus.processes import stop_on_signals
@@ -60,6 +61,15 @@ def health_problem(url: str, timeout: float = 5.0) -> str | None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return f"unreachable ({type(getattr(exc, 'reason', exc)).__name__})"
     return None if 200 <= status < 300 else f"answered {status}"
+
+
+def current_child(keeper_pid: int) -> int | None:
+    """The pid of the service a keeper (process `keeper_pid`) runs now, if any (Linux)."""
+    try:
+        children = Path(f"/proc/{keeper_pid}/task/{keeper_pid}/children").read_text().split()
+    except OSError:  # the keeper is gone
+        return None
+    return int(children[0]) if children else None
 
 
 class Keeper:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.embedded_kafka import KafkaOptions, LocalBroker, LocalCluster, free_port_block
+from devtools.keeper import current_child
 from ketenbus.settings import Settings, get_settings
 
 KETENBUS = [sys.executable, "-m", "ketenbus"]
@@ -130,13 +131,7 @@ class Backbone:
         process = self.workers.get(worker)
         if process is None or process.poll() is not None:
             return None
-        if not self.supervised:
-            return process.pid
-        try:
-            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
-        except OSError:
-            return None
-        return int(children.split()[0]) if children.split() else None
+        return current_child(process.pid) if self.supervised else process.pid
 
     def kill_worker(self, worker: int, sig: int = signal.SIGKILL) -> int:
         """Signal the worker process only, and wait until it is gone; a supervised worker
@@ -152,10 +147,12 @@ class Backbone:
         if not self.supervised:
             self.workers.pop(worker).wait(timeout=60)
             return pid
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline + 60:
-            # a zombie until the keeper reaps it: that is gone too
-            state = Path(f"/proc/{pid}/stat").read_text(errors="replace").rsplit(")", 1)[-1]
-            if state.split()[0] == "Z":
+        while time.monotonic() < deadline + 60:
+            try:  # a zombie until its keeper reaps it: that is gone too
+                stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+            except OSError:  # reaped
+                break
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
                 break
             time.sleep(0.2)
         return pid

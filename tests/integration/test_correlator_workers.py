@@ -17,6 +17,7 @@ import pytest
 
 from correlator.datadir import DataDirLock, DataDirLocked
 from devtools.embedded_kafka import free_port_block
+from devtools.keeper import current_child
 
 HOLDER = textwrap.dedent(
     """
@@ -116,15 +117,10 @@ def healthy(port: int) -> bool:
         return False
 
 
-def child_pid(keeper: subprocess.Popen[bytes]) -> int | None:
-    children = Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()
-    return int(children[0]) if children else None
-
-
 def wait_for_new_healthy_child(keeper: subprocess.Popen[bytes], port: int, old: int | None) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pid = child_pid(keeper)
+        pid = current_child(keeper.pid)
         if pid is not None and pid != old and healthy(port):
             return pid
         time.sleep(0.2)

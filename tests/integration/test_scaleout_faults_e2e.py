@@ -29,6 +29,7 @@ import pytest
 from convergence import RECORDS, Finals, final_notifications, publish_in_chunks
 
 from devtools.embedded_kafka import LocalCluster
+from devtools.keeper import current_child
 from devtools.sandbox import Backbone, public
 from devtools.supervisor import Supervisor, correlator_services
 from ketenbus.settings import Settings
@@ -269,9 +270,9 @@ def wait_healthy_child(keeper: int, port: int | None, old: int | None) -> int:
     """The keeper's current child once it is new (not `old`) and answers /healthz 200."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        children = Path(f"/proc/{keeper}/task/{keeper}/children").read_text().split()
-        if children and int(children[0]) != old and healthy(port):
-            return int(children[0])
+        child = current_child(keeper)
+        if child is not None and child != old and healthy(port):
+            return child
         time.sleep(1.0)
     raise AssertionError(f"no new healthy worker under keeper {keeper}")
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from correlator.datadir import DataDirLock, DataDirLocked
 from devtools.embedded_kafka import free_port_block
-from devtools.keeper import current_child
+from devtools.keeper import current_child, health_problem
 
 HOLDER = textwrap.dedent(
     """
@@ -109,12 +108,9 @@ class TestSecondWorkerRefused:
         assert (2, True) == (done.returncode, "held by a live correlator worker" in done.stderr)
 
 
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return 200 == int(response.status)
-    except OSError:
-        return False
+def healthy(port: int | None) -> bool:
+    """Whether the worker on `port` answers /healthz 2xx (the keeper's own check)."""
+    return health_problem(f"http://127.0.0.1:{port}/healthz", timeout=2) is None
 
 
 def wait_for_new_healthy_child(keeper: subprocess.Popen[bytes], port: int, old: int | None) -> int:

@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import pytest
 from convergence import RECORDS, Finals, final_notifications, publish_in_chunks
 
 from devtools.embedded_kafka import LocalCluster
-from devtools.keeper import current_child
+from devtools.keeper import current_child, health_problem
 from devtools.sandbox import Backbone, public
 from devtools.supervisor import Supervisor, correlator_services
 from ketenbus.settings import Settings
@@ -278,8 +277,5 @@ def wait_healthy_child(keeper: int, port: int | None, old: int | None) -> int:
 
 
 def healthy(port: int | None) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return 200 == int(response.status)
-    except OSError:
-        return False
+    """Whether the worker on `port` answers /healthz 2xx (the keeper's own check)."""
+    return health_problem(f"http://127.0.0.1:{port}/healthz", timeout=2) is None
